@@ -1,0 +1,67 @@
+# redbook_qa — run `make help` to list targets.
+SHELL := /bin/bash
+PYTHON ?= python3
+VENV := .venv
+PY := $(VENV)/bin/python
+STAMP := $(VENV)/.installed
+SQUAD := ../shared/evaldata/squad2-dev-cs224n
+export HF_HUB_OFFLINE := 1
+export TRANSFORMERS_OFFLINE := 1
+export TOKENIZERS_PARALLELISM := false
+
+.DEFAULT_GOAL := help
+.PHONY: help install run index app test check lint fmt typecheck eval eval-squad bench clean
+
+help: ## list the targets
+	@grep -E '^[a-zA-Z_-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  %-12s %s\n", $$1, $$2}'
+
+$(STAMP): pyproject.toml
+	test -x $(PY) || $(PYTHON) -m venv $(VENV)
+	$(PY) -m pip install --quiet --upgrade pip
+	# torch first, pinned: this machine serves a CPU wheel of 2.13.0 from disk; left to
+	# sentence-transformers, pip would fetch a multi-GB CUDA build.
+	$(PY) -m pip install --quiet torch==2.13.0
+	$(PY) -m pip install --quiet -e ".[dev,app]"
+	touch $(STAMP)
+
+install: $(STAMP) ## create .venv and install the package with its dev and app extras
+
+run: install ## build/refresh the index of seeds/ and open the chat page on http://127.0.0.1:7860
+	$(PY) app.py
+
+app: run ## same as run
+
+index: install ## build or refresh the index of seeds/ into embeddings/
+	$(VENV)/bin/redbook-qa -v index
+
+test: install ## lint, type-check and run the whole test suite (real model, FAISS, tiktoken)
+	$(VENV)/bin/ruff check src tests app.py benchmarks evals
+	$(VENV)/bin/ruff format --check src tests app.py benchmarks evals
+	$(VENV)/bin/mypy
+	$(PY) -m pytest -q
+
+check: test ## what CI runs besides the eval gate
+
+lint: install ## ruff only
+	$(VENV)/bin/ruff check src tests app.py benchmarks evals
+	$(VENV)/bin/ruff format --check src tests app.py benchmarks evals
+
+fmt: install ## format and autofix
+	$(VENV)/bin/ruff format src tests app.py benchmarks evals
+	$(VENV)/bin/ruff check --fix src tests app.py benchmarks evals
+
+typecheck: install ## mypy --strict on the package
+	$(VENV)/bin/mypy
+
+eval: install ## run the evals/ question set: table on stdout, JSON in evals/reports/, gate on evals/floors.json
+	$(VENV)/bin/redbook-qa eval
+
+eval-squad: install ## score the SQuAD 2.0 half in ../shared/evaldata (BEIR layout; first run encodes ~1.2k paragraphs)
+	$(VENV)/bin/redbook-qa eval-beir $(SQUAD) --unanswerable $(SQUAD)/queries_unanswerable.jsonl
+
+bench: install ## query-path latency vs a bare model.encode, side by side
+	$(PY) benchmarks/bench_query.py
+
+clean: ## remove caches, build output and the built index (keeps .venv)
+	rm -rf .pytest_cache .mypy_cache .ruff_cache .cache build dist src/*.egg-info
+	find embeddings -mindepth 1 ! -name README.md -exec rm -rf {} + 2>/dev/null || true

@@ -1,0 +1,9 @@
+"""Run the command line with ``python -m redbook_qa``."""
+
+from __future__ import annotations
+
+import sys
+
+from redbook_qa.cli import main
+
+sys.exit(main())

@@ -1,0 +1,109 @@
+"""Name aliases: groups of names for one thing, mined from the corpus or given by the user.
+
+"RedNote", "XHS" and "小红书" should find what "Xiaohongshu" finds. Aliases expand the keyword
+query (all names of a group are searched) and the dense query (the group's first name is
+appended, since a small English model may not know the others).
+"""
+
+from __future__ import annotations
+
+import json
+import re
+from collections.abc import Iterable, Sequence
+from pathlib import Path
+
+from redbook_qa.errors import CorpusError
+from redbook_qa.lexical import analyze
+
+# "Key Opinion Leaders (KOLs)", "Xiaohongshu (小红书)", "Xiaohongshu (often shortened to X)",
+# "Xiaohongshu, or Little Red Book as it's sometimes called".
+_NAME = r"[A-Z][\w'’-]*(?:\s+[A-Z][\w'’-]*){0,4}"
+_PATTERNS = (
+    re.compile(
+        rf"({_NAME})[\"”]?\s+\((?:also known as |often shortened to |aka |or )?"
+        r"([A-Z\u3400-\u9fff][^()\n]{0,39})\)"
+    ),
+    re.compile(
+        rf"({_NAME}) \([^()\n]*\),? or ({_NAME}) as it(?:'s|’s| is) (?:sometimes |often )?called"
+    ),
+    re.compile(rf"({_NAME}),? or ({_NAME}) as it(?:'s|’s| is) (?:sometimes |often )?called"),
+)
+
+
+class AliasTable:
+    """Groups of interchangeable names; the first name of a group is its canonical form."""
+
+    def __init__(self, groups: Iterable[Sequence[str]] = ()) -> None:
+        self._groups: list[list[str]] = []
+        for group in groups:
+            self.add(group)
+
+    def add(self, names: Sequence[str]) -> None:
+        """Add a group, merging it into an existing group that shares a name."""
+        cleaned = [n.strip() for n in names if n.strip()]
+        keys = {_key(n) for n in cleaned}
+        for group in self._groups:
+            if keys & {_key(n) for n in group}:
+                group.extend(n for n in cleaned if _key(n) not in {_key(g) for g in group})
+                return
+        if len(cleaned) >= 2:
+            self._groups.append(cleaned)
+
+    @property
+    def groups(self) -> list[list[str]]:
+        """Return the groups, each a list of names."""
+        return [list(g) for g in self._groups]
+
+    def matches(self, text: str) -> list[list[str]]:
+        """Return the groups with a name that occurs in ``text`` (as whole terms)."""
+        terms = set(analyze(text))
+        return [g for g in self._groups if any(_contains(terms, name) for name in g)]
+
+    def expand(self, terms: list[str]) -> list[str]:
+        """Add the terms of every name in a group that one of ``terms``' names belongs to."""
+        present = set(terms)
+        extra: list[str] = []
+        for group in self._groups:
+            if any(_contains(present, name) for name in group):
+                extra.extend(t for name in group for t in analyze(name) if t not in present)
+        return terms + list(dict.fromkeys(extra))
+
+    def rewrite(self, question: str) -> str:
+        """Append the canonical name of each matched group the question doesn't already use."""
+        terms = set(analyze(question))
+        missing = [g[0] for g in self.matches(question) if not _contains(terms, g[0])]
+        return f"{question} ({', '.join(missing)})" if missing else question
+
+
+def mine_aliases(texts: Iterable[str]) -> AliasTable:
+    """Find "Name (alias)" and "Name, or Alias as it's called" patterns in corpus texts."""
+    table = AliasTable()
+    for text in texts:
+        for pattern in _PATTERNS:
+            for match in pattern.finditer(text):
+                names = [g for g in match.groups() if g and analyze(g)]
+                if len(names) == 2 and _key(names[0]) != _key(names[1]):
+                    table.add(names)
+    return table
+
+
+def load_aliases(path: Path) -> AliasTable:
+    """Read a JSON list of name groups, e.g. ``[["Xiaohongshu", "RedNote", "XHS"]]``."""
+    try:
+        groups = json.loads(path.read_text(encoding="utf-8"))
+    except (OSError, ValueError) as err:
+        raise CorpusError(f"alias table {path} is unreadable ({err}); fix or remove it") from err
+    if not isinstance(groups, list) or not all(
+        isinstance(g, list) and all(isinstance(n, str) for n in g) for g in groups
+    ):
+        raise CorpusError(f"alias table {path} must be a JSON list of lists of names")
+    return AliasTable(groups)
+
+
+def _key(name: str) -> tuple[str, ...]:
+    return tuple(analyze(name))
+
+
+def _contains(terms: set[str], name: str) -> bool:
+    key = analyze(name)
+    return bool(key) and all(t in terms for t in key)

@@ -1,0 +1,247 @@
+"""The facade: wire corpus, chunker, embedder, indexes, retriever and answerer from ``Settings``."""
+
+from __future__ import annotations
+
+import logging
+import unicodedata
+from collections.abc import Sequence
+from pathlib import Path
+
+from redbook_qa.aliases import AliasTable, load_aliases
+from redbook_qa.answering import Answerer, ExtractiveAnswerer
+from redbook_qa.config import Settings
+from redbook_qa.corpus import load_corpus
+from redbook_qa.embedding import Embedder, HashEmbedder, SentenceTransformerEmbedder
+from redbook_qa.errors import IndexMismatchError, RedbookQAError
+from redbook_qa.models import Answer, Document, Passage
+from redbook_qa.persist import load_store, save_store, write_lock
+from redbook_qa.retrieval import Filters, Retriever
+from redbook_qa.store import ChunkingParams, Store, build_store, corpus_fingerprint, fingerprint
+from redbook_qa.tokens import TiktokenCounter
+
+logger = logging.getLogger(__name__)
+
+MAX_QUESTION_CHARS = 2_000
+DEFAULT_ALIASES: tuple[tuple[str, ...], ...] = (
+    # Names the press uses for the app that the articles may not spell out.
+    ("Xiaohongshu", "小红书", "Little Red Book", "RedNote", "Red Note", "XHS"),
+)
+
+
+class RedbookQA:
+    """Ask questions of a folder of articles and get answers that cite exact passages.
+
+    Example:
+        >>> from redbook_qa import RedbookQA
+        >>> qa = RedbookQA.from_dir("seeds")  # doctest: +SKIP
+        >>> answer = qa.ask("Who makes Labubu?")  # doctest: +SKIP
+        >>> print(answer.text, answer.citations[0].source)  # doctest: +SKIP
+    """
+
+    def __init__(
+        self,
+        store: Store,
+        embedder: Embedder,
+        *,
+        answerer: Answerer | None = None,
+        settings: Settings | None = None,
+        aliases: AliasTable | None = None,
+    ) -> None:
+        self.settings = settings or Settings()
+        self.store = store
+        self.embedder = embedder
+        self.aliases = aliases or _aliases_for(store, self.settings)
+        self.retriever = Retriever(
+            embedder,
+            store,
+            fusion=self.settings.fusion,
+            alpha=self.settings.alpha,
+            aliases=self.aliases,
+        )
+        self.answerer: Answerer = answerer or ExtractiveAnswerer(
+            min_support=self.settings.min_support
+        )
+
+    @classmethod
+    def from_documents(
+        cls,
+        documents: Sequence[Document],
+        *,
+        index_dir: Path | str | None = None,
+        settings: Settings | None = None,
+        embedder: Embedder | None = None,
+    ) -> RedbookQA:
+        """Index documents given in code; ``source`` of their passages is the document id.
+
+        Without ``index_dir`` nothing is written to disk; with it, the index is reused,
+        refreshed or built there exactly as :meth:`from_dir` does.
+        """
+        settings = settings or Settings()
+        embedder = embedder or _embedder(settings)
+        if index_dir is None:
+            store = _build(documents, embedder, settings, previous=None)
+        else:
+            store = _open_or_rebuild(Path(index_dir), documents, embedder, settings)
+        return cls(store, embedder, settings=settings)
+
+    @classmethod
+    def from_dir(
+        cls,
+        path: Path | str,
+        *,
+        index_dir: Path | str | None = None,
+        settings: Settings | None = None,
+        embedder: Embedder | None = None,
+    ) -> RedbookQA:
+        """Load a folder of ``.txt``/``.md`` articles.
+
+        With ``index_dir``, a saved index is reused when it matches the corpus and settings,
+        and otherwise rebuilt (re-embedding only changed chunks) and saved atomically.
+        """
+        settings = settings or Settings()
+        embedder = embedder or _embedder(settings)
+        documents = load_corpus(path)
+        return cls.from_documents(
+            documents, index_dir=index_dir, settings=settings, embedder=embedder
+        )
+
+    @classmethod
+    def load(
+        cls,
+        directory: Path | str,
+        *,
+        settings: Settings | None = None,
+        embedder: Embedder | None = None,
+    ) -> RedbookQA:
+        """Load a saved index; the embedder is the one named in its manifest unless given."""
+        store = load_store(Path(directory))
+        embedder = embedder or _embedder_named(store.manifest.embedder, settings or Settings())
+        _check_embedder(store, embedder, Path(directory))
+        return cls(store, embedder, settings=settings)
+
+    @classmethod
+    def open(cls, settings: Settings | None = None) -> RedbookQA:
+        """Open the configured corpus with its index, building or refreshing it as needed."""
+        settings = settings or Settings()
+        return cls.from_dir(settings.corpus_dir, index_dir=settings.index_dir, settings=settings)
+
+    def save(self, directory: Path | str) -> Path:
+        """Save the index atomically; return the folder of the generation written."""
+        root = Path(directory)
+        with write_lock(root):
+            return save_store(self.store, root)
+
+    def retrieve(
+        self, question: str, k: int = 5, *, filters: Filters | None = None
+    ) -> list[Passage]:
+        """Return the ``k`` passages that best match ``question``, best first."""
+        query = _clean_question(question)
+        return self.retriever.retrieve(self.aliases.rewrite(query), k=k, filters=filters)
+
+    def ask(self, question: str, *, k: int | None = None, filters: Filters | None = None) -> Answer:
+        """Answer ``question`` from the articles, citing each sentence, or abstain."""
+        query = _clean_question(question)
+        context = self.retriever.context(
+            self.aliases.rewrite(query), k=k or self.settings.k, filters=filters
+        )
+        answer = self.answerer.answer(query, context)
+        return answer.model_copy(update={"question": question})
+
+
+def _clean_question(question: str) -> str:
+    if not isinstance(question, str):
+        raise TypeError(f"question must be a string, got {type(question).__name__}")
+    cleaned = "".join(
+        " " if unicodedata.category(ch) in {"Cc", "Cs", "Zl", "Zp"} else ch for ch in question
+    )
+    cleaned = " ".join(cleaned.split())[:MAX_QUESTION_CHARS]
+    if not any(ch.isalnum() for ch in cleaned):
+        raise ValueError("the question is empty; type a question about the articles")
+    return cleaned
+
+
+def _embedder(settings: Settings) -> Embedder:
+    return _embedder_named(settings.embedding_model, settings)
+
+
+def _embedder_named(name: str, settings: Settings) -> Embedder:
+    if name.startswith("hash-") and name[5:].isdigit():
+        return HashEmbedder(int(name[5:]))
+    return SentenceTransformerEmbedder(name, device=settings.device)
+
+
+def _check_embedder(store: Store, embedder: Embedder, where: Path) -> None:
+    manifest = store.manifest
+    if manifest.embedder != embedder.name or manifest.dimension != embedder.dimension:
+        raise IndexMismatchError(
+            f"index in {where} was built with {manifest.embedder} (dim {manifest.dimension}), "
+            f"the embedder is {embedder.name} (dim {embedder.dimension}); "
+            "rebuild it with `redbook-qa index`"
+        )
+
+
+def _chunking(settings: Settings) -> ChunkingParams:
+    return ChunkingParams(
+        max_tokens=settings.max_tokens, overlap=settings.overlap, encoding=settings.encoding
+    )
+
+
+def _build(
+    documents: Sequence[Document], embedder: Embedder, settings: Settings, previous: Store | None
+) -> Store:
+    return build_store(
+        documents,
+        embedder,
+        TiktokenCounter(settings.encoding),
+        chunking=_chunking(settings),
+        index_kind=settings.index_kind,
+        previous=previous,
+        show_progress=settings.show_progress,
+    )
+
+
+def _open_or_rebuild(
+    root: Path, documents: Sequence[Document], embedder: Embedder, settings: Settings
+) -> Store:
+    wanted = corpus_fingerprint(fingerprint(documents))
+    previous = _try_load(root)
+    if previous is not None and _is_fresh(previous, wanted, embedder, settings):
+        return previous
+    with write_lock(root):
+        latest = _try_load(root)  # another process may have rebuilt while we waited
+        if latest is not None and _is_fresh(latest, wanted, embedder, settings):
+            return latest
+        reason = "missing" if latest is None else "stale"
+        logger.info("index in %s is %s; building it", root, reason)
+        store = _build(documents, embedder, settings, previous=latest)
+        save_store(store, root)
+        return store
+
+
+def _try_load(root: Path) -> Store | None:
+    try:
+        return load_store(root)
+    except RedbookQAError as err:
+        if root.exists() and any(root.glob("gen-*")):
+            logger.warning("cannot use the index in %s (%s); rebuilding it", root, err)
+        return None
+
+
+def _is_fresh(store: Store, wanted: str, embedder: Embedder, settings: Settings) -> bool:
+    manifest = store.manifest
+    return (
+        manifest.corpus_fingerprint == wanted
+        and manifest.embedder == embedder.name
+        and manifest.chunking == _chunking(settings)
+        and (settings.index_kind == "auto" or manifest.index.get("kind") == settings.index_kind)
+    )
+
+
+def _aliases_for(store: Store, settings: Settings) -> AliasTable:
+    table = AliasTable(DEFAULT_ALIASES)
+    for group in store.manifest.aliases:
+        table.add(group)
+    if settings.aliases_file is not None:
+        for group in load_aliases(settings.aliases_file).groups:
+            table.add(group)
+    return table

@@ -1,0 +1,129 @@
+"""The ``redbook-qa`` command line: ``index``, ``ask``, ``serve``, ``eval`` and ``eval-beir``."""
+
+from __future__ import annotations
+
+import argparse
+import logging
+import sys
+from collections.abc import Sequence
+from pathlib import Path
+from typing import TYPE_CHECKING
+
+from redbook_qa.errors import RedbookQAError
+
+if TYPE_CHECKING:
+    from redbook_qa.api import RedbookQA
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    """Run the command line; return the exit status."""
+    args = _parser().parse_args(argv)
+    logging.basicConfig(
+        level=logging.INFO if args.verbose else logging.WARNING,
+        format="%(levelname)s %(name)s: %(message)s",
+    )
+    try:
+        return int(args.run(args))
+    except (RedbookQAError, ValueError, FileNotFoundError) as err:
+        print(f"redbook-qa: error: {err}", file=sys.stderr)
+        return 2
+
+
+def _parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(prog="redbook-qa", description=__doc__)
+    parser.add_argument("-v", "--verbose", action="store_true", help="log each major step")
+    commands = parser.add_subparsers(required=True, metavar="COMMAND")
+
+    index = commands.add_parser("index", help="build or refresh the index of a folder")
+    index.add_argument("corpus", nargs="?", type=Path, help="articles folder (default: seeds/)")
+    index.add_argument("--index-dir", type=Path, help="where to write it (default: embeddings/)")
+    index.set_defaults(run=_index)
+
+    ask = commands.add_parser("ask", help="answer a question with citations")
+    ask.add_argument("question")
+    ask.add_argument("-k", type=int, help="passages to retrieve")
+    ask.add_argument("--json", action="store_true", help="print the Answer as JSON")
+    ask.add_argument("--source", action="append", help="only search this file (repeatable)")
+    ask.add_argument("--corpus", type=Path, help="articles folder (default: seeds/)")
+    ask.add_argument("--index-dir", type=Path, help="index folder (default: embeddings/)")
+    ask.set_defaults(run=_ask)
+
+    serve = commands.add_parser("serve", help="open the chat page")
+    serve.add_argument("--host", default="127.0.0.1")
+    serve.add_argument("--port", type=int, default=7860)
+    serve.set_defaults(run=_serve)
+
+    evals = commands.add_parser("eval", help="run the evals/ question set and print the report")
+    evals.add_argument("--questions", type=Path, default=Path("evals/questions.jsonl"))
+    evals.add_argument("--report-dir", type=Path, default=Path("evals/reports"))
+    evals.add_argument("--floors", type=Path, default=Path("evals/floors.json"))
+    evals.set_defaults(run=_eval)
+
+    beir = commands.add_parser("eval-beir", help="score retrieval and answers on a BEIR folder")
+    beir.add_argument("directory", type=Path)
+    beir.add_argument("--unanswerable", type=Path, help="queries file of unanswerable questions")
+    beir.add_argument("--limit", type=int, help="score at most this many queries of each kind")
+    beir.add_argument("--fusion", choices=["convex", "rrf", "dense", "lexical"])
+    beir.add_argument("--report-dir", type=Path, default=Path("evals/reports"))
+    beir.add_argument("--cache-dir", type=Path, default=Path(".cache/beir"))
+    beir.set_defaults(run=_eval_beir)
+    return parser
+
+
+def _open(args: argparse.Namespace) -> RedbookQA:
+    from redbook_qa.api import RedbookQA
+    from redbook_qa.config import Settings
+
+    overrides: dict[str, Path] = {}
+    if getattr(args, "corpus", None):
+        overrides["corpus_dir"] = args.corpus
+    if getattr(args, "index_dir", None):
+        overrides["index_dir"] = args.index_dir
+    return RedbookQA.open(Settings.model_validate(overrides))
+
+
+def _index(args: argparse.Namespace) -> int:
+    qa = _open(args)
+    manifest = qa.store.manifest
+    print(
+        f"index of {len(manifest.documents)} documents, {manifest.n_chunks} chunks, "
+        f"{manifest.n_sentences} sentences ({manifest.index.get('kind')}) "
+        f"in {qa.settings.index_dir}"
+    )
+    return 0
+
+
+def _ask(args: argparse.Namespace) -> int:
+    from redbook_qa.render import answer_to_text
+
+    qa = _open(args)
+    filters = {"source": args.source} if args.source else None
+    answer = qa.ask(args.question, k=args.k, filters=filters)
+    print(answer.model_dump_json(indent=2) if args.json else answer_to_text(answer))
+    return 0
+
+
+def _serve(args: argparse.Namespace) -> int:
+    from redbook_qa.ui import launch
+
+    launch(host=args.host, port=args.port)
+    return 0
+
+
+def _eval(args: argparse.Namespace) -> int:
+    from redbook_qa.evals import main as eval_main
+
+    return eval_main(args.questions, report_dir=args.report_dir, floors=args.floors)
+
+
+def _eval_beir(args: argparse.Namespace) -> int:
+    from redbook_qa.beir import main as beir_main
+
+    return beir_main(
+        args.directory,
+        unanswerable=args.unanswerable,
+        limit=args.limit,
+        fusion=args.fusion,
+        report_dir=args.report_dir,
+        cache_dir=args.cache_dir,
+    )

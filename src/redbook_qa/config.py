@@ -1,0 +1,49 @@
+"""One settings object for wiring, read from arguments or ``REDBOOK_QA_*`` variables."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Literal
+
+from pydantic import Field
+from pydantic_settings import BaseSettings, SettingsConfigDict
+
+from redbook_qa.answering import DEFAULT_MIN_SUPPORT
+from redbook_qa.chunking import DEFAULT_MAX_TOKENS, DEFAULT_OVERLAP
+from redbook_qa.embedding import BUNDLED_MODEL
+from redbook_qa.fusion import DEFAULT_ALPHA, DEFAULT_FUSION, FusionMethod
+from redbook_qa.tokens import DEFAULT_ENCODING
+
+DEFAULT_K = 5
+PROJECT_ROOT = Path(__file__).resolve().parents[2]
+
+
+def _default_dir(name: str) -> Path:
+    # `seeds/` beside the working directory, else beside the checkout the package runs from.
+    here = Path.cwd() / name
+    return here if here.exists() or not (PROJECT_ROOT / name).exists() else PROJECT_ROOT / name
+
+
+class Settings(BaseSettings):
+    """Every tunable of the default pipeline.
+
+    Each field can be set by keyword or by an environment variable named
+    ``REDBOOK_QA_<FIELD>`` (for example ``REDBOOK_QA_INDEX_DIR=/tmp/idx``).
+    """
+
+    model_config = SettingsConfigDict(env_prefix="REDBOOK_QA_", frozen=True, extra="forbid")
+
+    corpus_dir: Path = Field(default_factory=lambda: _default_dir("seeds"))
+    index_dir: Path = Field(default_factory=lambda: _default_dir("embeddings"))
+    embedding_model: str = BUNDLED_MODEL
+    device: str | None = None
+    encoding: str = DEFAULT_ENCODING
+    max_tokens: int = Field(default=DEFAULT_MAX_TOKENS, ge=8)
+    overlap: int = Field(default=DEFAULT_OVERLAP, ge=0)
+    k: int = Field(default=DEFAULT_K, ge=1, le=100)
+    index_kind: Literal["auto", "flat", "hnsw", "ivfpq"] = "auto"
+    fusion: FusionMethod = DEFAULT_FUSION
+    alpha: float = Field(default=DEFAULT_ALPHA, ge=0.0, le=1.0)
+    min_support: float = DEFAULT_MIN_SUPPORT
+    aliases_file: Path | None = None
+    show_progress: bool = False

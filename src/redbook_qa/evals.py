@@ -1,0 +1,312 @@
+"""The seeds question set: load cases, run them through ``RedbookQA``, score and gate the report.
+
+No LLM judge: every metric is computed from gold evidence spans and keywords written against
+the articles (``evals/questions.jsonl``, documented in ``evals/README.md``).
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import statistics
+import subprocess
+import time
+from collections import defaultdict
+from collections.abc import Sequence
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import TYPE_CHECKING
+
+from pydantic import BaseModel, ConfigDict, Field
+
+from redbook_qa import metrics
+from redbook_qa.conversation import standalone_question
+from redbook_qa.errors import CorpusError
+
+if TYPE_CHECKING:
+    from redbook_qa.api import RedbookQA
+
+logger = logging.getLogger(__name__)
+
+HEADLINE = (
+    "hit@5",
+    "mrr@10",
+    "keyword_accuracy",
+    "abstention_recall",
+    "false_abstention_rate",
+    "citation_validity",
+    "citation_precision",
+)
+LOWER_IS_BETTER = frozenset({"false_abstention_rate", "latency_p50_ms", "latency_p95_ms"})
+
+
+class EvalCase(BaseModel):
+    """One question with its gold evidence (exact substrings of the source)."""
+
+    model_config = ConfigDict(frozen=True, extra="forbid")
+
+    id: str
+    question: str
+    answerable: bool
+    source: str | None
+    section: str | None
+    evidence: list[str]
+    evidence_sources: list[str] | None = None
+    answer_keywords: list[str]
+    kind: str
+    follows: str | None = None
+
+
+class CaseResult(BaseModel):
+    """How one case fared."""
+
+    id: str
+    kind: str
+    question: str
+    searched: str
+    answerable: bool
+    abstained: bool
+    answer: str
+    keyword_hit: bool
+    hit1: float
+    hit3: float
+    hit5: float
+    rr: float
+    ndcg: float
+    citations: int
+    citations_valid: int
+    citations_on_gold: int
+    coverage: float
+    latency_ms: float
+
+
+class EvalReport(BaseModel):
+    """Per-case rows, overall figures and figures per kind."""
+
+    created: str
+    commit: str
+    settings: dict[str, str | int | float | None]
+    summary: dict[str, float]
+    by_kind: dict[str, dict[str, float]]
+    cases: list[CaseResult] = Field(default_factory=list)
+
+
+def load_cases(path: Path | str) -> list[EvalCase]:
+    """Read eval cases, one JSON object per line."""
+    file = Path(path)
+    if not file.is_file():
+        raise CorpusError(f"eval file {file} does not exist")
+    with file.open(encoding="utf-8") as lines:
+        return [EvalCase.model_validate_json(line) for line in lines if line.strip()]
+
+
+def run_evals(qa: RedbookQA, cases: Sequence[EvalCase], corpus_dir: Path) -> EvalReport:
+    """Ask every case, score retrieval, answers and citations, and summarise."""
+    texts = _source_texts(corpus_dir, cases)
+    by_id = {case.id: case for case in cases}
+    results = []
+    for case in cases:
+        history = [by_id[case.follows].question] if case.follows in by_id else []
+        results.append(_run_case(qa, case, standalone_question(case.question, history), texts))
+    settings: dict[str, str | int | float | None] = {
+        "embedder": qa.store.manifest.embedder,
+        "index": str(qa.store.manifest.index.get("kind")),
+        "k": qa.settings.k,
+        "max_tokens": qa.settings.max_tokens,
+        "overlap": qa.settings.overlap,
+        "answerer": type(qa.answerer).__name__,
+    }
+    return EvalReport(
+        created=datetime.now(UTC).isoformat(timespec="seconds"),
+        commit=_commit(),
+        settings=settings,
+        summary=summarise(results),
+        by_kind={
+            kind: summarise([r for r in results if r.kind == kind])
+            for kind in sorted({r.kind for r in results})
+        },
+        cases=results,
+    )
+
+
+def _run_case(qa: RedbookQA, case: EvalCase, searched: str, texts: dict[str, str]) -> CaseResult:
+    gold = _gold_spans(case, texts)
+    passages = qa.retrieve(searched, k=10)
+    relevant = [
+        any(p.source == s and metrics.overlaps((p.start, p.end), span) for s, span in gold)
+        for p in passages
+    ]
+    n_relevant = sum(
+        1
+        for c in qa.store.chunks
+        if any(c.source == s and metrics.overlaps((c.start, c.end), span) for s, span in gold)
+    )
+    started = time.perf_counter()
+    answer = qa.ask(searched)
+    latency = (time.perf_counter() - started) * 1000
+    valid = sum(1 for c in answer.citations if texts.get(c.source, "")[c.start : c.end] == c.text)
+    on_gold = sum(
+        1
+        for c in answer.citations
+        if any(c.source == s and metrics.overlaps((c.start, c.end), span) for s, span in gold)
+        or (c.source == case.source and c.section == case.section)
+    )
+    return CaseResult(
+        id=case.id,
+        kind=case.kind,
+        question=case.question,
+        searched=searched,
+        answerable=case.answerable,
+        abstained=answer.abstained,
+        answer=answer.text,
+        keyword_hit=not answer.abstained
+        and metrics.contains_any(answer.text, case.answer_keywords),
+        hit1=metrics.hit_at(relevant, 1),
+        hit3=metrics.hit_at(relevant, 3),
+        hit5=metrics.hit_at(relevant, 5),
+        rr=metrics.reciprocal_rank(relevant, 10),
+        ndcg=metrics.ndcg_at(relevant, n_relevant, 10),
+        citations=len(answer.citations),
+        citations_valid=valid,
+        citations_on_gold=on_gold,
+        coverage=metrics.citation_coverage(answer.text) if not answer.abstained else 0.0,
+        latency_ms=latency,
+    )
+
+
+def summarise(results: Sequence[CaseResult]) -> dict[str, float]:
+    """Aggregate case results into the report's figures."""
+    answerable = [r for r in results if r.answerable]
+    answered = [r for r in results if not r.abstained]
+    n_citations = sum(r.citations for r in results)
+    gold_citations = sum(r.citations for r in answerable if not r.abstained)
+    summary = {
+        "cases": float(len(results)),
+        "hit@1": _mean([r.hit1 for r in answerable]),
+        "hit@3": _mean([r.hit3 for r in answerable]),
+        "hit@5": _mean([r.hit5 for r in answerable]),
+        "mrr@10": _mean([r.rr for r in answerable]),
+        "ndcg@10": _mean([r.ndcg for r in answerable]),
+        "keyword_accuracy": _mean([float(r.keyword_hit) for r in answerable]),
+        "citation_validity": sum(r.citations_valid for r in results) / n_citations
+        if n_citations
+        else 1.0,
+        "citation_precision": sum(r.citations_on_gold for r in answerable if not r.abstained)
+        / gold_citations
+        if gold_citations
+        else 1.0,
+        "citation_coverage": _mean([r.coverage for r in answered]),
+        "latency_p50_ms": metrics.percentile([r.latency_ms for r in results], 50),
+        "latency_p95_ms": metrics.percentile([r.latency_ms for r in results], 95),
+    }
+    summary.update(
+        metrics.abstention_scores([r.abstained for r in results], [r.answerable for r in results])
+    )
+    return summary
+
+
+def check_floors(report: EvalReport, floors: dict[str, float]) -> list[str]:
+    """Return one message per headline figure that fell below (or above) its floor."""
+    failures = []
+    for name, floor in floors.items():
+        value = report.summary.get(name)
+        if value is None:
+            failures.append(f"{name}: missing from the report")
+        elif name in LOWER_IS_BETTER and value > floor + 1e-9:
+            failures.append(f"{name}: {value:.3f} is above its ceiling {floor:.3f}")
+        elif name not in LOWER_IS_BETTER and value < floor - 1e-9:
+            failures.append(f"{name}: {value:.3f} is below its floor {floor:.3f}")
+    return failures
+
+
+def format_table(report: EvalReport) -> str:
+    """Render the summary and per-kind figures as a Markdown table."""
+    columns = [
+        "hit@1",
+        "hit@5",
+        "mrr@10",
+        "keyword_accuracy",
+        "abstention_recall",
+        "false_abstention_rate",
+        "citation_precision",
+        "latency_p50_ms",
+    ]
+    header = "| kind | cases | " + " | ".join(columns) + " |"
+    lines = [header, "|" + " --- |" * (len(columns) + 2)]
+    rows = {**report.by_kind, "**all**": report.summary}
+    for kind, figures in rows.items():
+        cells = [
+            f"{figures.get(c, 0.0):.3f}" if "latency" not in c else f"{figures[c]:.1f}"
+            for c in columns
+        ]
+        lines.append(f"| {kind} | {int(figures['cases'])} | " + " | ".join(cells) + " |")
+    return "\n".join(lines)
+
+
+def write_report(report: EvalReport, directory: Path, name: str = "seeds") -> Path:
+    """Write the JSON report as ``<name>-latest.json`` under ``directory``."""
+    directory.mkdir(parents=True, exist_ok=True)
+    path = directory / f"{name}-latest.json"
+    path.write_text(report.model_dump_json(indent=2) + "\n", encoding="utf-8")
+    return path
+
+
+def main(questions: Path, *, report_dir: Path, floors: Path | None) -> int:
+    """Run the seeds eval from the command line: print the table, write the report, gate."""
+    from redbook_qa.api import RedbookQA
+
+    qa = RedbookQA.open()
+    report = run_evals(qa, load_cases(questions), qa.settings.corpus_dir)
+    print(format_table(report))
+    print(f"report: {write_report(report, report_dir)}")
+    if floors is None or not floors.is_file():
+        return 0
+    failures = check_floors(report, json.loads(floors.read_text(encoding="utf-8")))
+    for failure in failures:
+        print(f"FLOOR: {failure}")
+    return 1 if failures else 0
+
+
+def _gold_spans(case: EvalCase, texts: dict[str, str]) -> list[tuple[str, tuple[int, int]]]:
+    sources = case.evidence_sources or [case.source or ""] * len(case.evidence)
+    spans = []
+    for source, evidence in zip(sources, case.evidence, strict=True):
+        start = texts.get(source, "").find(evidence)
+        if start < 0:
+            raise CorpusError(f"case {case.id}: evidence not found in {source}: {evidence!r}")
+        spans.append((source, (start, start + len(evidence))))
+    return spans
+
+
+def _source_texts(corpus_dir: Path, cases: Sequence[EvalCase]) -> dict[str, str]:
+    names = {s for c in cases for s in (c.evidence_sources or [c.source or ""]) if s}
+    names |= {p.relative_to(corpus_dir).as_posix() for p in corpus_dir.rglob("*") if p.is_file()}
+    texts = {}
+    for name in names:
+        path = corpus_dir / name
+        if path.is_file():
+            with path.open(encoding="utf-8", errors="replace") as handle:
+                texts[name] = handle.read()
+    return texts
+
+
+def _mean(values: Sequence[float]) -> float:
+    return statistics.fmean(values) if values else 0.0
+
+
+def _commit() -> str:
+    try:
+        out = subprocess.run(
+            ["git", "rev-parse", "--short", "HEAD"], capture_output=True, text=True, check=False
+        )
+    except OSError:
+        return "unknown"
+    return out.stdout.strip() or "unknown"
+
+
+def by_kind_counts(cases: Sequence[EvalCase]) -> dict[str, int]:
+    """Count cases per kind."""
+    counts: dict[str, int] = defaultdict(int)
+    for case in cases:
+        counts[case.kind] += 1
+    return dict(counts)

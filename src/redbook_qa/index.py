@@ -1,0 +1,392 @@
+"""Vector index: find the stored unit vectors with the largest inner product to a query."""
+
+from __future__ import annotations
+
+import logging
+import math
+import os
+import tempfile
+import time
+from collections.abc import Iterator, Mapping
+from contextlib import contextmanager, nullcontext
+from pathlib import Path
+from typing import TYPE_CHECKING, Literal, get_args
+
+import numpy as np
+import numpy.typing as npt
+
+from redbook_qa.errors import IndexCorruptError, IndexMismatchError, IndexNotFoundError
+
+if TYPE_CHECKING:
+    import faiss
+
+logger = logging.getLogger(__name__)
+
+_Vectors = npt.NDArray[np.float32]
+_Positions = npt.NDArray[np.int64]
+IndexKind = Literal["auto", "flat", "hnsw", "ivfsq8", "ivfpq"]
+ParamValue = int | float | str
+
+INDEX_FILE = "index.faiss"
+# Measured by benchmarks/bench_scale.py (d=384, one thread; table in benchmarks/README.md):
+# exact search of one query costs ~1.5 ms at 30k vectors and ~6 ms at 100k, while IVF-SQ8
+# answers in under 1 ms at 1M with recall@10 ~0.97. Below 50k exact search stays cheap next to
+# embedding the question, so "auto" keeps exact, reproducible results; from 50k on it uses IVF-SQ8.
+ANN_THRESHOLD = 50_000
+TARGET_RECALL = 0.95
+HNSW_M = 32
+HNSW_EF_CONSTRUCTION = 40
+PQ_BITS = 8
+
+_MIN_POINTS_PER_LIST = 39  # FAISS k-means warns below this many training points per centroid
+_TRAIN_POINTS_PER_LIST = 64
+_MIN_SIZE = {"flat": 0, "hnsw": 1, "ivfsq8": _MIN_POINTS_PER_LIST, "ivfpq": 2**PQ_BITS * 39}
+# Search-breadth knob of each approximate kind: (params key, FAISS parameter name).
+_KNOBS = {
+    "hnsw": ("ef_search", "efSearch"),
+    "ivfsq8": ("nprobe", "nprobe"),
+    "ivfpq": ("nprobe", "nprobe"),
+}
+_EF_SEARCH_MAX = 512
+_TUNING_QUERIES = 100
+_MIN_RELATIVE_GAIN = 0.01
+_SMALL_BATCH = 20  # FAISS uses BLAS from 20 queries on; below, one thread avoids oversubscription
+_TIE_MARGIN = 8
+
+
+class VectorIndex:
+    """Unit vectors addressed by position, searched by inner product (= cosine similarity).
+
+    Create one with `VectorIndex.build` or `VectorIndex.load`.
+    """
+
+    def __init__(self, faiss_index: faiss.Index, params: Mapping[str, ParamValue]) -> None:
+        """Wrap a built FAISS index and the parameters that describe it."""
+        self._index = faiss_index
+        self._params = dict(params)
+
+    @classmethod
+    def build(cls, vectors: _Vectors, *, kind: IndexKind = "auto", seed: int = 0) -> VectorIndex:
+        """Index L2-normalised vectors; row i is found again as position i.
+
+        Args:
+            vectors: float32 array [n, d] with unit-length rows.
+            kind: "flat" is exact. "hnsw" is a graph over the full vectors (fast, memory as
+                flat plus links). "ivfsq8" and "ivfpq" cluster the vectors and quantise them to
+                8 bits per dimension or to d/8 bytes. "auto" is "flat" below `ANN_THRESHOLD`
+                vectors and "ivfsq8" from there on. Approximate kinds raise their search
+                breadth until recall@10 on a sample of rows reaches `TARGET_RECALL`.
+            seed: seeds k-means and the tuning sample; the same vectors give the same file.
+
+        Raises:
+            ValueError: unknown kind, vectors not [n, d] or not unit length, or too few
+                vectors for the kind.
+        """
+        if kind not in get_args(IndexKind):
+            raise ValueError(f"kind must be one of {get_args(IndexKind)}, got {kind!r}")
+        matrix = _checked_vectors(vectors)
+        n = matrix.shape[0]
+        chosen = ("ivfsq8" if n >= ANN_THRESHOLD else "flat") if kind == "auto" else kind
+        if n < _MIN_SIZE[chosen]:
+            raise ValueError(
+                f"a {chosen!r} index needs at least {_MIN_SIZE[chosen]} vectors, got {n}; "
+                'use kind="flat" or kind="auto"'
+            )
+        started = time.perf_counter()
+        if chosen == "flat":
+            index, params = _build_flat(matrix)
+        else:
+            index, params = _build_ann(matrix, chosen, seed=seed)
+            key, name = _KNOBS[chosen]
+            top = int(params.get("nlist", _EF_SEARCH_MAX))
+            params[key], params["tuned_recall"] = _tune(index, matrix, name, top, seed=seed)
+        elapsed = time.perf_counter() - started
+        logger.info("indexed %d vectors (%s) in %.1f s", n, chosen, elapsed)
+        return cls(index, params)
+
+    @property
+    def size(self) -> int:
+        """Number of stored vectors."""
+        return int(self._index.ntotal)
+
+    @property
+    def dimension(self) -> int:
+        """Length of each stored vector."""
+        return int(self._index.d)
+
+    @property
+    def kind(self) -> str:
+        """The built kind: "flat", "hnsw", "ivfsq8" or "ivfpq" (never "auto")."""
+        return str(self._params["kind"])
+
+    @property
+    def params(self) -> dict[str, ParamValue]:
+        """Build and search parameters as plain JSON values, for the index manifest."""
+        return dict(self._params)
+
+    def search(self, queries: _Vectors, k: int) -> tuple[_Positions, _Vectors]:
+        """Return positions and scores of the k best vectors for each query, best first.
+
+        Equal scores keep the smaller position first. Both arrays have shape
+        [q, min(k, size)]; fewer columns only if an approximate index found fewer candidates.
+
+        Raises:
+            ValueError: k is not positive, or queries are not shaped [q, dimension].
+        """
+        if k <= 0:
+            raise ValueError(f"k must be a positive number of results, got {k}")
+        matrix = np.ascontiguousarray(queries, dtype=np.float32)
+        if matrix.ndim != 2:
+            raise ValueError(f"queries must be shaped [q, d], got {matrix.shape}; use v[None, :]")
+        if matrix.shape[1] != self.dimension:
+            raise ValueError(
+                f"query dimension {matrix.shape[1]} does not match index dimension "
+                f"{self.dimension}; embed queries with the model that built the index"
+            )
+        wanted = min(k, self.size)
+        if wanted == 0 or matrix.shape[0] == 0:
+            return np.empty((len(matrix), 0), np.int64), np.empty((len(matrix), 0), np.float32)
+        fetch = min(self.size, wanted + _TIE_MARGIN)
+        positions, scores = self._sorted_search(matrix, fetch)
+        # Exact ties may continue past what FAISS returned: widen until the cut is clean.
+        while fetch < self.size and _is_tied_at_cut(positions, scores, wanted):
+            fetch = min(self.size, 2 * fetch)
+            positions, scores = self._sorted_search(matrix, fetch)
+        keep = min(wanted, int((positions >= 0).sum(axis=1).min()))
+        return positions[:, :keep], scores[:, :keep]
+
+    def _sorted_search(self, matrix: _Vectors, fetch: int) -> tuple[_Positions, _Vectors]:
+        with _omp_threads(1) if len(matrix) < _SMALL_BATCH else nullcontext():
+            scores, positions = self._index.search(matrix, fetch)
+        scores = np.where(positions >= 0, scores, -np.inf).astype(np.float32)
+        order = np.lexsort((positions, -scores), axis=-1)
+        return np.take_along_axis(positions, order, 1), np.take_along_axis(scores, order, 1)
+
+    def save(self, directory: Path | str) -> None:
+        """Write `index.faiss` into directory atomically (temporary file, then rename)."""
+        import faiss
+
+        target = Path(directory)
+        target.mkdir(parents=True, exist_ok=True)
+        handle, temporary = tempfile.mkstemp(dir=target, prefix=f".{INDEX_FILE}.", suffix=".tmp")
+        os.close(handle)
+        try:
+            faiss.write_index(self._index, temporary)
+            with open(temporary, "rb") as written:
+                os.fsync(written.fileno())
+            os.chmod(temporary, 0o644)
+            os.replace(temporary, target / INDEX_FILE)
+        except BaseException:
+            Path(temporary).unlink(missing_ok=True)
+            raise
+
+    @classmethod
+    def load(
+        cls, directory: Path | str, *, params: Mapping[str, object] | None = None
+    ) -> VectorIndex:
+        """Read `index.faiss` from directory and apply the search breadth saved in params.
+
+        Args:
+            directory: an index directory written by `save`.
+            params: the `params` stored in the manifest. Their kind must match the file and
+                their "ef_search"/"nprobe" are applied; without them the file's own are used.
+
+        Raises:
+            IndexNotFoundError: the file does not exist.
+            IndexCorruptError: the file is truncated or is not a FAISS index.
+            IndexMismatchError: the file holds another kind of index than params say.
+        """
+        import faiss
+
+        path = Path(directory) / INDEX_FILE
+        if not path.is_file():
+            raise IndexNotFoundError(f"no vector index at {path}; build it with `redbook-qa index`")
+        try:
+            index = faiss.read_index(str(path))
+        except RuntimeError as err:
+            reason = str(err).rsplit(".cpp:", 1)[-1].split(": ", 1)[-1]
+            raise IndexCorruptError(
+                f"vector index {path} is truncated or unreadable ({reason}); "
+                "delete it and rebuild with `redbook-qa index`"
+            ) from err
+        stored = _describe(index, path)
+        if params is not None:
+            stored = _merge_params(stored, params, path)
+        if stored["kind"] in _KNOBS:
+            key, name = _KNOBS[str(stored["kind"])]
+            _set_knob(index, name, int(stored[key]))
+        return cls(index, stored)
+
+    def __repr__(self) -> str:
+        """Show kind, size and dimension."""
+        return f"VectorIndex(kind={self.kind!r}, size={self.size}, dimension={self.dimension})"
+
+
+@contextmanager
+def _omp_threads(count: int) -> Iterator[None]:
+    """Run FAISS with count OpenMP threads, then restore the calling thread's setting."""
+    import faiss
+
+    previous = faiss.omp_get_max_threads()
+    faiss.omp_set_num_threads(count)
+    try:
+        yield
+    finally:
+        faiss.omp_set_num_threads(previous)
+
+
+def _checked_vectors(vectors: _Vectors) -> _Vectors:
+    matrix = np.ascontiguousarray(vectors, dtype=np.float32)
+    if matrix.ndim != 2 or matrix.shape[1] == 0:
+        raise ValueError(f"vectors must be shaped [n, d] with d > 0, got {matrix.shape}")
+    squared = np.einsum("ij,ij->i", matrix, matrix)
+    bad = np.flatnonzero(~(np.abs(squared - 1.0) <= 2e-3))  # also catches NaN
+    if bad.size:
+        norm = math.sqrt(abs(float(squared[bad[0]])))
+        raise ValueError(
+            f"vectors must be L2-normalised, but row {bad[0]} has norm {norm:.4g}; "
+            "divide each row by its norm"
+        )
+    return matrix
+
+
+def _is_tied_at_cut(positions: _Positions, scores: _Vectors, wanted: int) -> bool:
+    """Whether a last fetched result ties the k-th, so more tied results may lie beyond."""
+    return bool(np.any((positions[:, -1] >= 0) & (scores[:, -1] == scores[:, wanted - 1])))
+
+
+def _build_flat(matrix: _Vectors) -> tuple[faiss.Index, dict[str, ParamValue]]:
+    import faiss
+
+    index = faiss.IndexFlatIP(matrix.shape[1])
+    index.add(matrix)
+    return index, {"kind": "flat"}
+
+
+def _build_ann(
+    matrix: _Vectors, kind: str, *, seed: int
+) -> tuple[faiss.Index, dict[str, ParamValue]]:
+    import faiss
+
+    n, d = matrix.shape
+    ip = faiss.METRIC_INNER_PRODUCT
+    if kind == "hnsw":
+        graph = faiss.IndexHNSWFlat(d, HNSW_M, ip)
+        graph.hnsw.efConstruction = HNSW_EF_CONSTRUCTION
+        # Parallel insertion links nodes in thread-scheduling order; one thread is reproducible.
+        with _omp_threads(1):
+            graph.add(matrix)
+        return graph, {"kind": kind, "hnsw_m": HNSW_M, "ef_construction": HNSW_EF_CONSTRUCTION}
+    nlist = _choose_nlist(n)
+    params: dict[str, ParamValue] = {"kind": kind, "nlist": nlist, "seed": seed}
+    index: faiss.IndexIVF
+    if kind == "ivfpq":
+        pq_m = max(m for m in range(1, max(1, d // 8) + 1) if d % m == 0)
+        product = faiss.IndexIVFPQ(faiss.IndexFlatIP(d), d, nlist, pq_m, PQ_BITS, ip)
+        product.pq.cp.seed = seed
+        index = product
+        params |= {"pq_m": pq_m, "pq_bits": PQ_BITS}
+    else:
+        sq8 = faiss.ScalarQuantizer.QT_8bit
+        index = faiss.IndexIVFScalarQuantizer(faiss.IndexFlatIP(d), d, nlist, sq8, ip)
+    rng = np.random.default_rng(seed)
+    sample = np.sort(rng.choice(n, min(n, _TRAIN_POINTS_PER_LIST * nlist), replace=False))
+    index.cp.seed = seed
+    index.train(matrix[sample])
+    index.add(matrix)
+    return index, params
+
+
+def _choose_nlist(n: int) -> int:
+    """Pick about 4·sqrt(n) inverted lists (FAISS's rule of thumb), a well-trained power of 2."""
+    nlist = 1 << round(math.log2(4 * math.sqrt(n)))
+    while nlist > 1 and nlist * _MIN_POINTS_PER_LIST > n:
+        nlist //= 2
+    return nlist
+
+
+def _set_knob(index: faiss.Index, name: str, value: int) -> None:
+    import faiss
+
+    faiss.ParameterSpace().set_index_parameter(index, name, value)
+
+
+def _tune(
+    index: faiss.Index, matrix: _Vectors, name: str, top: int, *, seed: int
+) -> tuple[int, float]:
+    """Double a search-breadth knob until recall@10 on sampled rows reaches TARGET_RECALL.
+
+    Stops early once recall stops improving (quantisation caps it), and then keeps one doubling
+    of headroom, because real questions sit farther from the corpus than its own rows do.
+    """
+    import faiss
+
+    n = matrix.shape[0]
+    steps = [2**i for i in range(4 if name == "efSearch" else 0, top.bit_length())]
+    probes = np.sort(np.random.default_rng(seed).choice(n, min(n, _TUNING_QUERIES), replace=False))
+    depth = min(10, n - 1)
+    _, truth = faiss.knn(matrix[probes], matrix, depth + 1, metric=faiss.METRIC_INNER_PRODUCT)
+    chosen, best = steps[0], -1.0
+    for i, value in enumerate(steps):
+        _set_knob(index, name, value)
+        _, found = index.search(matrix[probes], depth + 1)
+        recall = _recall(probes, truth, found, depth)
+        if recall >= TARGET_RECALL:
+            chosen, best = steps[min(i + 1, len(steps) - 1)], recall
+            break
+        if recall < best * (1 + _MIN_RELATIVE_GAIN):
+            break
+        chosen, best = value, recall
+    _set_knob(index, name, chosen)
+    return chosen, round(best, 4)
+
+
+def _recall(probes: _Positions, truth: _Positions, found: _Positions, depth: int) -> float:
+    """Share of each probe's true neighbours (itself excluded) that the index found."""
+    if depth == 0:
+        return 1.0
+    hits = 0
+    for probe, expected, got in zip(probes.tolist(), truth.tolist(), found.tolist(), strict=True):
+        expected_top = [p for p in expected if p != probe][:depth]
+        got_top = [p for p in got if p not in (probe, -1)][:depth]
+        hits += len(set(expected_top) & set(got_top))
+    return hits / (len(probes) * depth)
+
+
+def _describe(index: faiss.Index, path: Path) -> dict[str, ParamValue]:
+    """Recover the kind and search parameters of a FAISS index read from path."""
+    import faiss
+
+    if index.metric_type != faiss.METRIC_INNER_PRODUCT:
+        raise IndexMismatchError(f"{path} does not score by inner product; rebuild it")
+    if isinstance(index, faiss.IndexFlat):
+        return {"kind": "flat"}
+    if isinstance(index, faiss.IndexHNSWFlat):
+        hnsw = index.hnsw
+        return {"kind": "hnsw", "ef_construction": hnsw.efConstruction, "ef_search": hnsw.efSearch}
+    if isinstance(index, faiss.IndexIVFScalarQuantizer):
+        return {"kind": "ivfsq8", "nlist": index.nlist, "nprobe": index.nprobe}
+    if isinstance(index, faiss.IndexIVFPQ):
+        pq = {"pq_m": index.pq.M, "pq_bits": index.pq.nbits}
+        return {"kind": "ivfpq", "nlist": index.nlist, "nprobe": index.nprobe, **pq}
+    raise IndexMismatchError(
+        f"{path} holds a {type(index).__name__}, which redbook_qa never builds"
+    )
+
+
+def _merge_params(
+    stored: dict[str, ParamValue], params: Mapping[str, object], path: Path
+) -> dict[str, ParamValue]:
+    """Overlay manifest params on those read from the file, after checking they agree."""
+    if params.get("kind") != stored["kind"]:
+        raise IndexMismatchError(
+            f"manifest says the index kind is {params.get('kind')!r} but {path} holds a "
+            f"{stored['kind']!r} index; rebuild with `redbook-qa index`"
+        )
+    merged = dict(stored)
+    merged |= {k: v for k, v in params.items() if isinstance(v, int | float | str)}
+    for key in ("ef_search", "nprobe"):
+        value = merged.get(key)
+        if key in stored and (isinstance(value, bool) or not isinstance(value, int) or value < 1):
+            raise IndexMismatchError(f"manifest {key} must be a positive integer, got {value!r}")
+    return merged

@@ -1,0 +1,144 @@
+"""Typed values that flow between the modules: documents, chunks, passages, citations, answers."""
+
+from __future__ import annotations
+
+from typing import Literal
+
+from pydantic import BaseModel, ConfigDict, Field, model_validator
+
+AnswerMode = Literal["extractive", "llm"]
+
+
+class _Frozen(BaseModel):
+    model_config = ConfigDict(frozen=True, extra="forbid")
+
+
+class _Span(_Frozen):
+    """A verbatim span of a source text: ``source_text[start:end] == text``."""
+
+    text: str
+    start: int = Field(ge=0)
+    end: int = Field(ge=0)
+
+    @model_validator(mode="after")
+    def _check_span(self) -> _Span:
+        if self.end - self.start != len(self.text):
+            raise ValueError(
+                f"span [{self.start}, {self.end}) has length {self.end - self.start}, "
+                f"but its text has {len(self.text)} characters"
+            )
+        return self
+
+
+class Document(_Frozen):
+    """One article as read from disk (or given by the caller).
+
+    ``text`` is the file's content exactly as read, so every offset into it also holds
+    against the file. ``source`` is the path relative to the corpus root (or the id for
+    documents that come from code); it is what citations point to.
+    """
+
+    id: str = Field(min_length=1)
+    title: str
+    text: str
+    source: str = ""
+    metadata: dict[str, str] = Field(default_factory=dict)
+
+    @model_validator(mode="after")
+    def _default_source(self) -> Document:
+        if not self.source:
+            object.__setattr__(self, "source", self.id)
+        return self
+
+
+class Section(_Frozen):
+    """A headed part of a document; digests under a group heading get their own ``title``."""
+
+    title: str
+    heading: str
+    start: int = Field(ge=0)
+    end: int = Field(ge=0)
+
+
+class Chunk(_Span):
+    """A token-bounded, sentence-aligned window of one section."""
+
+    id: str
+    doc_id: str
+    source: str
+    title: str
+    section: str
+    ordinal: int = Field(ge=0)
+    n_tokens: int = Field(ge=0)
+    metadata: dict[str, str] = Field(default_factory=dict)
+
+
+class Sentence(_Span):
+    """One sentence of a chunk: the unit an extractive answer quotes."""
+
+    chunk_id: str
+
+
+class Passage(_Span):
+    """A retrieved chunk with the scores that ranked it."""
+
+    chunk_id: str
+    source: str
+    title: str
+    section: str
+    score: float
+    dense_score: float = 0.0
+    lexical_score: float = 0.0
+    matched_terms: tuple[str, ...] = ()
+    metadata: dict[str, str] = Field(default_factory=dict)
+
+
+class Evidence(_Span):
+    """A candidate answer sentence from a retrieved passage, scored against the question."""
+
+    chunk_id: str
+    source: str
+    title: str
+    section: str
+    score: float
+    similarity: float
+    coverage: float
+
+
+class Context(_Frozen):
+    """What retrieval hands the answerer: ranked passages and their scored sentences."""
+
+    question: str
+    passages: tuple[Passage, ...]
+    evidence: tuple[Evidence, ...]
+
+
+class Citation(_Span):
+    """A numbered quote that backs one or more sentences of an answer."""
+
+    number: int = Field(ge=1)
+    source: str
+    title: str
+    section: str
+    score: float
+
+
+class Answer(_Frozen):
+    """A cited answer, or a plain statement that the articles don't say."""
+
+    question: str
+    text: str
+    citations: tuple[Citation, ...] = ()
+    abstained: bool = False
+    passages: tuple[Passage, ...] = ()
+    mode: AnswerMode = "extractive"
+    support: float = 0.0
+
+    @model_validator(mode="after")
+    def _check_citations(self) -> Answer:
+        if self.abstained and self.citations:
+            raise ValueError("an abstaining answer carries no citations")
+        numbers = [c.number for c in self.citations]
+        if numbers != list(range(1, len(numbers) + 1)):
+            raise ValueError(f"citations must be numbered 1..n in order, got {numbers}")
+        return self

@@ -1,0 +1,244 @@
+"""Question to ranked passages and scored evidence sentences: dense and keyword search, fused.
+
+The only module that combines an embedder with the indexes. Per query it embeds the question
+once, searches the vector index, scores BM25, fuses both over the candidate pool, and scores
+the sentences of the top passages against the question with one small matrix product.
+"""
+
+from __future__ import annotations
+
+import functools
+import logging
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
+
+import numpy as np
+import numpy.typing as npt
+
+from redbook_qa.aliases import AliasTable
+from redbook_qa.embedding import Embedder, Vectors
+from redbook_qa.fusion import DEFAULT_ALPHA, DEFAULT_FUSION, FusionMethod, fuse, saturate
+from redbook_qa.lexical import analyze
+from redbook_qa.models import Chunk, Context, Evidence, Passage
+from redbook_qa.store import Store
+
+logger = logging.getLogger(__name__)
+
+Filters = Mapping[str, str | Sequence[str]]
+DEFAULT_BM25_SCALE = 4.0
+_MIN_POOL = 32
+# Weights of an evidence sentence's score: its own similarity to the question, the fused
+# score of its passage, and how much of the question's (IDF-weighted) terms it contains.
+SENTENCE_WEIGHTS = (0.5, 0.25, 0.25)
+
+
+@dataclass(frozen=True)
+class _Ranked:
+    positions: npt.NDArray[np.int64]
+    fused: npt.NDArray[np.float32]
+    dense: npt.NDArray[np.float32]
+    lexical: npt.NDArray[np.float32]
+    query: Vectors
+    terms: list[str]
+
+
+@functools.lru_cache(maxsize=1)
+def _blas() -> object:
+    from threadpoolctl import ThreadpoolController
+
+    return ThreadpoolController()
+
+
+def small_product(matrix: Vectors, vector: Vectors) -> npt.NDArray[np.float32]:
+    """Return ``matrix @ vector`` on one BLAS thread.
+
+    On a 2-core machine, BLAS threads spinning up for a tiny product fight torch's threads
+    and cost more than the product itself.
+    """
+    with _blas().limit(limits=1, user_api="blas"):  # type: ignore[attr-defined]
+        return np.asarray(matrix @ vector, dtype=np.float32)
+
+
+class Retriever:
+    """Rank chunks for a question and score the sentences of the best ones.
+
+    Args:
+        embedder: The model the store was built with.
+        store: The built index.
+        fusion: How dense and keyword scores combine (see :mod:`redbook_qa.fusion`).
+        alpha: Weight of the dense side in convex fusion.
+        aliases: Name aliases used to expand the keyword query.
+    """
+
+    def __init__(
+        self,
+        embedder: Embedder,
+        store: Store,
+        *,
+        fusion: FusionMethod = DEFAULT_FUSION,
+        alpha: float = DEFAULT_ALPHA,
+        aliases: AliasTable | None = None,
+    ) -> None:
+        if store.manifest.embedder != embedder.name:
+            raise ValueError(
+                f"index built with {store.manifest.embedder!r}, embedder is {embedder.name!r}"
+            )
+        self._embedder = embedder
+        self._store = store
+        self._fusion: FusionMethod = fusion
+        self._alpha = alpha
+        self._aliases = aliases or AliasTable()
+        self._chunk_rows = {chunk.id: i for i, chunk in enumerate(store.chunks)}
+        self._field_index: dict[str, dict[str, npt.NDArray[np.int64]]] = {}
+
+    @property
+    def store(self) -> Store:
+        """Return the index this retriever searches."""
+        return self._store
+
+    def retrieve(
+        self, question: str, *, k: int = 5, filters: Filters | None = None
+    ) -> list[Passage]:
+        """Return the ``k`` best passages, best first (ties by position)."""
+        ranked = self._rank(question, k=k, filters=filters)
+        return self._passages(ranked)
+
+    def context(self, question: str, *, k: int = 5, filters: Filters | None = None) -> Context:
+        """Return the ``k`` best passages and their sentences scored as evidence."""
+        ranked = self._rank(question, k=k, filters=filters)
+        passages = self._passages(ranked)
+        evidence = self._evidence(ranked)
+        return Context(question=question, passages=tuple(passages), evidence=tuple(evidence))
+
+    def _rank(self, question: str, *, k: int, filters: Filters | None) -> _Ranked:
+        if k < 1:
+            raise ValueError(f"k must be >= 1, got {k}")
+        query = self._embedder.embed_query(question)
+        terms = self._aliases.expand(analyze(question))
+        candidates = self._candidates(query, terms, k, filters)
+        dense = small_product(self._store.chunk_vectors[candidates], query[0])
+        lexical = saturate(self._store.lexical.scores(terms)[candidates], scale=DEFAULT_BM25_SCALE)
+        fused = fuse(dense, lexical, method=self._fusion, alpha=self._alpha)
+        order = np.lexsort((candidates, -fused))[:k]
+        return _Ranked(
+            positions=candidates[order],
+            fused=fused[order],
+            dense=dense[order],
+            lexical=lexical[order],
+            query=query,
+            terms=terms,
+        )
+
+    def _candidates(
+        self, query: Vectors, terms: list[str], k: int, filters: Filters | None
+    ) -> npt.NDArray[np.int64]:
+        allowed = self._allowed(filters)
+        if allowed is not None:
+            return allowed
+        pool = min(self._store.index.size, max(4 * k, _MIN_POOL))
+        if pool == 0:
+            return np.zeros(0, dtype=np.int64)
+        dense_positions, _ = self._store.index.search(query, pool)
+        bm25 = self._store.lexical.scores(terms)
+        lexical_positions = (
+            np.argpartition(-bm25, pool - 1)[:pool] if terms else np.zeros(0, dtype=np.int64)
+        )
+        merged = np.union1d(dense_positions[0], lexical_positions)
+        return merged[merged >= 0].astype(np.int64)
+
+    def _allowed(self, filters: Filters | None) -> npt.NDArray[np.int64] | None:
+        if not filters:
+            return None
+        allowed: npt.NDArray[np.int64] | None = None
+        for field, wanted in filters.items():
+            values = [wanted] if isinstance(wanted, str) else list(wanted)
+            index = self._index_field(field)
+            rows = [index.get(value, np.zeros(0, dtype=np.int64)) for value in values]
+            matched = np.unique(np.concatenate(rows)) if rows else np.zeros(0, dtype=np.int64)
+            allowed = matched if allowed is None else np.intersect1d(allowed, matched)
+        return allowed
+
+    def _index_field(self, field: str) -> dict[str, npt.NDArray[np.int64]]:
+        if field not in self._field_index:
+            groups: dict[str, list[int]] = {}
+            for row, chunk in enumerate(self._store.chunks):
+                value = _field_value(chunk, field)
+                if value is not None:
+                    groups.setdefault(value, []).append(row)
+            self._field_index[field] = {
+                value: np.asarray(rows, dtype=np.int64) for value, rows in groups.items()
+            }
+        return self._field_index[field]
+
+    def _passages(self, ranked: _Ranked) -> list[Passage]:
+        wanted = set(ranked.terms)
+        passages = []
+        for i, position in enumerate(ranked.positions):
+            chunk = self._store.chunks[int(position)]
+            matched = sorted(wanted.intersection(analyze(f"{chunk.section}\n{chunk.text}")))
+            passages.append(
+                Passage(
+                    chunk_id=chunk.id,
+                    source=chunk.source,
+                    title=chunk.title,
+                    section=chunk.section,
+                    text=chunk.text,
+                    start=chunk.start,
+                    end=chunk.end,
+                    score=float(ranked.fused[i]),
+                    dense_score=float(ranked.dense[i]),
+                    lexical_score=float(ranked.lexical[i]),
+                    matched_terms=tuple(matched),
+                    metadata=chunk.metadata,
+                )
+            )
+        return passages
+
+    def _evidence(self, ranked: _Ranked) -> list[Evidence]:
+        store = self._store
+        rows: dict[int, float] = {}
+        for i, position in enumerate(ranked.positions):
+            for row in store.chunk_sentences[int(position)]:
+                rows.setdefault(int(row), float(ranked.fused[i]))
+        if not rows:
+            return []
+        order = list(rows)
+        similarity = small_product(store.sentence_vectors[order], ranked.query[0])
+        weights = {term: store.lexical.idf(term) for term in set(ranked.terms)}
+        total = sum(weights.values())
+        w_sim, w_passage, w_cover = SENTENCE_WEIGHTS
+        evidence = []
+        for row, sim in zip(order, similarity, strict=True):
+            sentence = store.sentences[row]
+            chunk = store.chunks[self._chunk_rows[sentence.chunk_id]]
+            present = set(analyze(f"{chunk.section}\n{sentence.text}"))
+            coverage = sum(w for t, w in weights.items() if t in present) / total if total else 0.0
+            score = w_sim * float(sim) + w_passage * rows[row] + w_cover * coverage
+            evidence.append(
+                _to_evidence(sentence.text, sentence.start, chunk, score, sim, coverage)
+            )
+        evidence.sort(key=lambda e: (-e.score, e.source, e.start))
+        return evidence
+
+
+def _to_evidence(
+    text: str, start: int, chunk: Chunk, score: float, similarity: float, coverage: float
+) -> Evidence:
+    return Evidence(
+        text=text,
+        start=start,
+        end=start + len(text),
+        chunk_id=chunk.id,
+        source=chunk.source,
+        title=chunk.title,
+        section=chunk.section,
+        score=score,
+        similarity=float(similarity),
+        coverage=coverage,
+    )
+
+
+def _field_value(chunk: Chunk, field: str) -> str | None:
+    if field in {"source", "section", "title", "doc_id"}:
+        return str(getattr(chunk, field))
+    return chunk.metadata.get(field)

@@ -1,0 +1,56 @@
+from __future__ import annotations
+
+import json
+
+import pytest
+
+from redbook_qa.cli import main
+
+from conftest import write
+
+
+@pytest.fixture
+def folders(tmp_path, monkeypatch):
+    corpus = tmp_path / "corpus"
+    write(corpus, "pets.txt", "Pets\nCats sleep most of the day. Dogs bark at the mail carrier.\n")
+    monkeypatch.setenv("REDBOOK_QA_EMBEDDING_MODEL", "hash-32")
+    return corpus, tmp_path / "index"
+
+
+def test_index_then_ask_as_json(folders, capsys):
+    corpus, index = folders
+    assert main(["index", str(corpus), "--index-dir", str(index)]) == 0
+    assert "1 documents" in capsys.readouterr().out
+    question = "Cats sleep most of the day."
+    assert (
+        main(["ask", question, "--json", "--corpus", str(corpus), "--index-dir", str(index)]) == 0
+    )
+    answer = json.loads(capsys.readouterr().out)
+    assert answer["question"] == question
+    assert set(answer) >= {"text", "citations", "abstained", "passages"}
+
+
+def test_plain_ask_prints_the_answer_and_quotes(folders, capsys):
+    corpus, index = folders
+    assert (
+        main(
+            [
+                "ask",
+                "Dogs bark at the mail carrier.",
+                "--corpus",
+                str(corpus),
+                "--index-dir",
+                str(index),
+            ]
+        )
+        == 0
+    )
+    out = capsys.readouterr().out
+    assert out.strip()
+
+
+def test_errors_are_one_line_with_exit_status_2(tmp_path, capsys):
+    assert main(["index", str(tmp_path / "missing"), "--index-dir", str(tmp_path / "i")]) == 2
+    err = capsys.readouterr().err
+    assert err.startswith("redbook-qa: error:")
+    assert "does not exist" in err
