@@ -10,7 +10,9 @@ Synthetic unit vectors stand in for chunk embeddings, so no model is needed:
 
 For each size and index kind it measures build time, the serialized index size, the growth of
 resident memory during the build, single-query latency (p50/p95, one query at a time as the
-library's query path runs it) and recall@10 against exact brute-force search.
+library's query path runs it) and recall@10 against exact brute-force search. The last column
+is the 1-minute load average after the row: above the core count, other processes competed for
+the CPU and the timings are pessimistic.
 
 Usage::
 
@@ -21,7 +23,11 @@ from __future__ import annotations
 
 import argparse
 import gc
+import json
 import os
+import shutil
+import subprocess
+import sys
 import tempfile
 import time
 from collections.abc import Iterator
@@ -73,7 +79,9 @@ def rss_bytes() -> int:
 
 
 def recall_at(found: npt.NDArray[np.int64], truth: npt.NDArray[np.int64], k: int) -> float:
-    hits = sum(len(set(f[:k].tolist()) & set(t[:k].tolist())) for f, t in zip(found, truth))
+    hits = sum(
+        len(set(f[:k].tolist()) & set(t[:k].tolist())) for f, t in zip(found, truth, strict=True)
+    )
     return hits / (len(truth) * k)
 
 
@@ -82,18 +90,20 @@ def _knob(params: dict[str, int | float | str]) -> str:
     return " ".join(f"{key}={params[key]}" for key in keys if key in params) or "exact"
 
 
-def bench_kind(
-    kind: str, base: Matrix, queries: Matrix, truth: npt.NDArray[np.int64], k: int
-) -> dict[str, object]:
+def bench_kind(workdir: Path, kind: str, k: int) -> dict[str, object]:
+    """Build and query one kind in a fresh process, so memory and threads start clean."""
     gc.collect()
+    base = np.array(np.load(workdir / "base.npy"))  # anonymous memory, like a real corpus
+    queries = np.load(workdir / "queries.npy")
+    truth = np.load(workdir / "truth.npy")
     rss_before = rss_bytes()
     started = time.perf_counter()
     index = VectorIndex.build(base, kind=cast(IndexKind, kind))
     build_s = time.perf_counter() - started
     rss_delta = rss_bytes() - rss_before
-    with tempfile.TemporaryDirectory() as directory:
-        index.save(directory)
-        file_bytes = (Path(directory) / INDEX_FILE).stat().st_size
+    index.save(workdir / kind)
+    file_bytes = (workdir / kind / INDEX_FILE).stat().st_size
+    shutil.rmtree(workdir / kind)
     latencies, found = [], []
     for row in range(len(queries)):
         tick = time.perf_counter()
@@ -110,12 +120,20 @@ def bench_kind(
         "p50_ms": float(np.percentile(ms, 50)),
         "p95_ms": float(np.percentile(ms, 95)),
         "recall": recall_at(np.array(found), truth, k),
+        "load": os.getloadavg()[0],
     }
+
+
+def run_worker(workdir: Path, kind: str, k: int) -> dict[str, object]:
+    command = [sys.executable, __file__, "--worker", str(workdir), kind, str(k)]
+    done = subprocess.run(command, check=True, capture_output=True, text=True)
+    result: dict[str, object] = json.loads(done.stdout.strip().splitlines()[-1])
+    return result
 
 
 HEADER = (
     "| data | n | kind | parameters | build s | index MiB | RSS Δ MiB | p50 ms | p95 ms "
-    "| recall@10 |\n|---|---:|---|---|---:|---:|---:|---:|---:|---:|"
+    "| recall@10 | load |\n|---|---:|---|---|---:|---:|---:|---:|---:|---:|---:|"
 )
 
 
@@ -123,7 +141,7 @@ def format_row(data: str, n: int, row: dict[str, object]) -> str:
     return (
         f"| {data} | {n:,} | {row['kind']} | {row['params']} | {row['build_s']:.1f} "
         f"| {row['file_mib']:.0f} | {row['rss_mib']:.0f} | {row['p50_ms']:.2f} "
-        f"| {row['p95_ms']:.2f} | {row['recall']:.3f} |"
+        f"| {row['p95_ms']:.2f} | {row['recall']:.3f} | {row['load']:.1f} |"
     )
 
 
@@ -138,7 +156,12 @@ def main() -> None:
     parser.add_argument("--cluster-size", type=int, default=100)
     parser.add_argument("--spread", type=float, default=1.0)
     parser.add_argument("--seed", type=int, default=0)
+    parser.add_argument("--worker", nargs=3, metavar=("DIR", "KIND", "K"), help=argparse.SUPPRESS)
     args = parser.parse_args()
+    if args.worker:
+        workdir, kind, k = args.worker
+        print(json.dumps(bench_kind(Path(workdir), kind, int(k))), flush=True)
+        return
     print(f"faiss {faiss.__version__}, {os.cpu_count()} cores, dim {args.dim}", flush=True)
     rows = []
     for data in args.data:
@@ -154,11 +177,15 @@ def main() -> None:
                 )
             base, queries = points[:n], points[n:]
             _, truth = faiss.knn(queries, base, args.k, metric=faiss.METRIC_INNER_PRODUCT)
-            for kind in args.kinds:
-                row = format_row(data, n, bench_kind(kind, base, queries, truth, args.k))
-                rows.append(row)
-                print(row, flush=True)
-            del points, base, queries
+            with tempfile.TemporaryDirectory() as scratch:
+                workdir = Path(scratch)
+                for name, array in (("base", base), ("queries", queries), ("truth", truth)):
+                    np.save(workdir / f"{name}.npy", array)
+                del points, base, queries
+                for kind in args.kinds:
+                    row = format_row(data, n, run_worker(workdir, kind, args.k))
+                    rows.append(row)
+                    print(row, flush=True)
     print("\n" + HEADER + "\n" + "\n".join(rows), flush=True)
 
 

@@ -17,6 +17,7 @@ Checks:
     one factual case
 Prints counts per kind; exits 1 on any error.
 """
+
 from __future__ import annotations
 
 import json
@@ -68,7 +69,9 @@ def seeds_dir() -> Path:
         if cand.is_dir():
             return cand
     sys.exit(
-        "error: no seeds/ directory (looked in {} and {})".format(REPO / "seeds", REPO.parent / "shared" / "seeds")
+        "error: no seeds/ directory (looked in {} and {})".format(
+            REPO / "seeds", REPO.parent / "shared" / "seeds"
+        )
     )
 
 

@@ -68,6 +68,24 @@ class AliasTable:
                 extra.extend(t for name in group for t in analyze(name) if t not in present)
         return terms + list(dict.fromkeys(extra))
 
+    def canonicalize(self, terms: list[str]) -> list[str]:
+        """Replace the terms of any name of a group by the group's canonical term.
+
+        "Little Red Book" and "XHS" then count as one concept, "xiaohongshu", when measuring
+        how much of a question a sentence covers, instead of one concept counted many times.
+        """
+        out = list(terms)
+        for group in self._groups:
+            canonical = analyze(group[0])
+            if not canonical:
+                continue
+            for name in group:
+                key = analyze(name)
+                if key and all(t in out for t in key):
+                    out = [t for t in out if t not in key]
+                    out.append(canonical[0])
+        return list(dict.fromkeys(out))
+
     def rewrite(self, question: str) -> str:
         """Append the canonical name of each matched group the question doesn't already use."""
         terms = set(analyze(question))

@@ -17,7 +17,7 @@ from redbook_qa.models import Answer, Citation, Context, Evidence
 
 # Calibrated with `make calibrate` on the evals set and the SQuAD 2.0 unanswerable questions;
 # see the README's "Abstention" section for the figures behind these numbers.
-DEFAULT_MIN_SUPPORT = 0.45
+DEFAULT_MIN_SUPPORT = 0.40
 DEFAULT_RELATIVE_CUTOFF = 0.8
 DEFAULT_MAX_SENTENCES = 4
 _NEAR_DUPLICATE = 0.6
@@ -103,7 +103,8 @@ class ExtractiveAnswerer:
 
     def answer(self, question: str, context: Context) -> Answer:
         """Answer from the context's evidence sentences, or abstain."""
-        candidates = [e for e in context.evidence if not e.text.rstrip().endswith("?")]
+        # Questions and lead-ins ("Several factors contribute:") introduce answers, not give them.
+        candidates = [e for e in context.evidence if not e.text.rstrip().endswith(("?", ":"))]
         kind = expected_answer_type(question)
         if kind is not None:
             candidates = [e for e in candidates if has_answer_type(e.text, kind)]

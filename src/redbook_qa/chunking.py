@@ -9,6 +9,8 @@ from redbook_qa.sections import detect_sections, heading_end
 from redbook_qa.sentences import split_sentences
 from redbook_qa.tokens import TokenCounter
 
+CHUNKER_VERSION = 2
+"""Bumped whenever the chunking algorithm changes, so saved indexes are rebuilt."""
 DEFAULT_MAX_TOKENS = 160
 DEFAULT_OVERLAP = 32
 

@@ -354,24 +354,19 @@ def _recall(probes: _Positions, truth: _Positions, found: _Positions, depth: int
 
 
 def _describe(index: faiss.Index, path: Path) -> dict[str, ParamValue]:
-    """Recover the kind and search parameters of a FAISS index read from path."""
+    """Recover the kind and search breadth of a FAISS index read from path."""
     import faiss
 
     if index.metric_type != faiss.METRIC_INNER_PRODUCT:
-        raise IndexMismatchError(f"{path} does not score by inner product; rebuild it")
+        raise IndexMismatchError(f"{path} does not score by inner product; rebuild the index")
     if isinstance(index, faiss.IndexFlat):
         return {"kind": "flat"}
     if isinstance(index, faiss.IndexHNSWFlat):
-        hnsw = index.hnsw
-        return {"kind": "hnsw", "ef_construction": hnsw.efConstruction, "ef_search": hnsw.efSearch}
-    if isinstance(index, faiss.IndexIVFScalarQuantizer):
-        return {"kind": "ivfsq8", "nlist": index.nlist, "nprobe": index.nprobe}
-    if isinstance(index, faiss.IndexIVFPQ):
-        pq = {"pq_m": index.pq.M, "pq_bits": index.pq.nbits}
-        return {"kind": "ivfpq", "nlist": index.nlist, "nprobe": index.nprobe, **pq}
-    raise IndexMismatchError(
-        f"{path} holds a {type(index).__name__}, which redbook_qa never builds"
-    )
+        return {"kind": "hnsw", "ef_search": index.hnsw.efSearch}
+    if isinstance(index, faiss.IndexIVFScalarQuantizer | faiss.IndexIVFPQ):
+        kind = "ivfpq" if isinstance(index, faiss.IndexIVFPQ) else "ivfsq8"
+        return {"kind": kind, "nlist": index.nlist, "nprobe": index.nprobe}
+    raise IndexMismatchError(f"{path} holds a {type(index).__name__}; rebuild the index")
 
 
 def _merge_params(
@@ -383,10 +378,9 @@ def _merge_params(
             f"manifest says the index kind is {params.get('kind')!r} but {path} holds a "
             f"{stored['kind']!r} index; rebuild with `redbook-qa index`"
         )
-    merged = dict(stored)
-    merged |= {k: v for k, v in params.items() if isinstance(v, int | float | str)}
-    for key in ("ef_search", "nprobe"):
-        value = merged.get(key)
-        if key in stored and (isinstance(value, bool) or not isinstance(value, int) or value < 1):
-            raise IndexMismatchError(f"manifest {key} must be a positive integer, got {value!r}")
+    merged = stored | {k: v for k, v in params.items() if isinstance(v, int | float | str)}
+    key = _KNOBS.get(str(stored["kind"]), ("", ""))[0]
+    value = merged.get(key, 1)
+    if type(value) is not int or value < 1:
+        raise IndexMismatchError(f"manifest {key} must be a positive integer, got {value!r}")
     return merged

@@ -85,6 +85,8 @@ def save_store(store: Store, root: Path) -> Path:
     root.mkdir(parents=True, exist_ok=True)
     digest = hashlib.sha256(store.manifest.model_dump_json().encode("utf-8")).hexdigest()
     final = root / f"gen-{digest[:16]}"
+    if final.is_dir() and not _is_intact(final):
+        shutil.rmtree(final)  # same content, damaged files: write it afresh
     if not final.is_dir():
         staging = Path(tempfile.mkdtemp(prefix=".staging-", dir=root))
         try:
@@ -184,6 +186,14 @@ def _write_files(store: Store, folder: Path) -> None:
         if path.is_file():
             with path.open("rb") as handle:
                 os.fsync(handle.fileno())
+
+
+def _is_intact(folder: Path) -> bool:
+    try:
+        _verify_checksums(folder)
+    except (IndexCorruptError, IndexNotFoundError):
+        return False
+    return True
 
 
 def _verify_checksums(folder: Path) -> None:

@@ -25,7 +25,7 @@ from redbook_qa.store import Store
 logger = logging.getLogger(__name__)
 
 Filters = Mapping[str, str | Sequence[str]]
-DEFAULT_BM25_SCALE = 4.0
+DEFAULT_BM25_SCALE = 8.0
 _MIN_POOL = 32
 # Weights of an evidence sentence's score: its own similarity to the question, the fused
 # score of its passage, and how much of the question's (IDF-weighted) terms it contains.
@@ -204,14 +204,15 @@ class Retriever:
             return []
         order = list(rows)
         similarity = small_product(store.sentence_vectors[order], ranked.query[0])
-        weights = {term: store.lexical.idf(term) for term in set(ranked.terms)}
+        question_terms = self._aliases.canonicalize(ranked.terms)
+        weights = {term: store.lexical.idf(term) for term in question_terms}
         total = sum(weights.values())
         w_sim, w_passage, w_cover = SENTENCE_WEIGHTS
         evidence = []
         for row, sim in zip(order, similarity, strict=True):
             sentence = store.sentences[row]
             chunk = store.chunks[self._chunk_rows[sentence.chunk_id]]
-            present = set(analyze(f"{chunk.section}\n{sentence.text}"))
+            present = set(self._aliases.canonicalize(analyze(f"{chunk.section}\n{sentence.text}")))
             coverage = sum(w for t, w in weights.items() if t in present) / total if total else 0.0
             score = w_sim * float(sim) + w_passage * rows[row] + w_cover * coverage
             evidence.append(

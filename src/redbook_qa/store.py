@@ -19,7 +19,7 @@ from pydantic import BaseModel, ConfigDict
 
 from redbook_qa import __version__
 from redbook_qa.aliases import mine_aliases
-from redbook_qa.chunking import chunk_documents, embedding_text
+from redbook_qa.chunking import CHUNKER_VERSION, chunk_documents, embedding_text
 from redbook_qa.embedding import Embedder, Vectors
 from redbook_qa.index import VectorIndex
 from redbook_qa.lexical import LexicalIndex
@@ -42,6 +42,7 @@ class ChunkingParams(BaseModel):
     max_tokens: int
     overlap: int
     encoding: str
+    version: int = CHUNKER_VERSION
 
 
 class Manifest(BaseModel):
