@@ -29,9 +29,10 @@ ParamValue = int | float | str
 
 INDEX_FILE = "index.faiss"
 # Measured by benchmarks/bench_scale.py (d=384, one thread; table in benchmarks/README.md):
-# exact search of one query costs ~1.5 ms at 30k vectors and ~6 ms at 100k, while IVF-SQ8
-# answers in under 1 ms at 1M with recall@10 ~0.97. Below 50k exact search stays cheap next to
-# embedding the question, so "auto" keeps exact, reproducible results; from 50k on it uses IVF-SQ8.
+# exact search of one query takes ~0.3 ms at 10k vectors, ~2 ms at 30k, 3-4 ms at 50k, ~7 ms
+# at 100k and ~63 ms at 1M, while tuned IVF-SQ8 answers in 0.1-0.2 ms with recall@10 ~0.97-0.99
+# up to 1M. Below 50k exact search stays under the 5 ms budget, so "auto" keeps exact,
+# reproducible results; from 50k on it builds IVF-SQ8.
 ANN_THRESHOLD = 50_000
 TARGET_RECALL = 0.95
 HNSW_M = 32
@@ -74,7 +75,8 @@ class VectorIndex:
             kind: "flat" is exact. "hnsw" is a graph over the full vectors (fast, memory as
                 flat plus links). "ivfsq8" and "ivfpq" cluster the vectors and quantise them to
                 8 bits per dimension or to d/8 bytes. "auto" is "flat" below `ANN_THRESHOLD`
-                vectors and "ivfsq8" from there on. Approximate kinds raise their search
+                (50k, where one exact 384-d query reaches 3-4 ms in benchmarks/bench_scale.py)
+                and "ivfsq8" from there on. Approximate kinds raise their search
                 breadth until recall@10 on a sample of rows reaches `TARGET_RECALL`.
             seed: seeds k-means and the tuning sample; the same vectors give the same file.
 

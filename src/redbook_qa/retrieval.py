@@ -34,7 +34,8 @@ SENTENCE_WEIGHTS = (0.5, 0.25, 0.25)
 
 @dataclass(frozen=True)
 class _Ranked:
-    positions: npt.NDArray[np.int64]
+    positions: npt.NDArray[np.int64]  # best chunk of each passage
+    groups: list[list[int]]  # every chunk merged into each passage
     fused: npt.NDArray[np.float32]
     dense: npt.NDArray[np.float32]
     lexical: npt.NDArray[np.float32]
@@ -90,6 +91,8 @@ class Retriever:
         self._aliases = aliases or AliasTable()
         self._chunk_rows = {chunk.id: i for i, chunk in enumerate(store.chunks)}
         self._field_index: dict[str, dict[str, npt.NDArray[np.int64]]] = {}
+        self._chunk_term_cache: dict[int, frozenset[str]] = {}
+        self._sentence_term_cache: dict[int, frozenset[str]] = {}
 
     @property
     def store(self) -> Store:
@@ -119,15 +122,62 @@ class Retriever:
         dense = small_product(self._store.chunk_vectors[candidates], query[0])
         lexical = saturate(self._store.lexical.scores(terms)[candidates], scale=DEFAULT_BM25_SCALE)
         fused = fuse(dense, lexical, method=self._fusion, alpha=self._alpha)
-        order = np.lexsort((candidates, -fused))[:k]
+        order, groups = self._merge_overlapping(candidates, np.lexsort((candidates, -fused)), k)
         return _Ranked(
             positions=candidates[order],
+            groups=groups,
             fused=fused[order],
             dense=dense[order],
             lexical=lexical[order],
             query=query,
             terms=terms,
         )
+
+    def _chunk_terms(self, position: int) -> frozenset[str]:
+        # Memoised: analysing text is per-corpus work, so it is done once per chunk.
+        terms = self._chunk_term_cache.get(position)
+        if terms is None:
+            chunk = self._store.chunks[position]
+            terms = frozenset(analyze(f"{chunk.section}\n{chunk.text}"))
+            self._chunk_term_cache[position] = terms
+        return terms
+
+    def _sentence_terms(self, row: int, chunk: Chunk) -> frozenset[str]:
+        terms = self._sentence_term_cache.get(row)
+        if terms is None:
+            text = f"{chunk.section}\n{self._store.sentences[row].text}"
+            terms = frozenset(self._aliases.canonicalize(analyze(text)))
+            self._sentence_term_cache[row] = terms
+        return terms
+
+    def _merge_overlapping(
+        self, candidates: npt.NDArray[np.int64], ranking: npt.NDArray[np.int64], k: int
+    ) -> tuple[list[int], list[list[int]]]:
+        """Walk the ranking, folding a chunk that overlaps a chosen passage into it.
+
+        Neighbouring chunks share sentences; showing both would repeat text and waste a slot
+        of ``k``. The merged passage keeps the best chunk's scores and exact offsets.
+        """
+        order: list[int] = []
+        groups: list[list[int]] = []
+        for index in ranking:
+            chunk = self._store.chunks[int(candidates[index])]
+            for group in groups:
+                head = self._store.chunks[group[0]]
+                spans = [self._store.chunks[g] for g in group]
+                if (
+                    head.source == chunk.source
+                    and head.section == chunk.section
+                    and any(s.start < chunk.end and chunk.start < s.end for s in spans)
+                ):
+                    group.append(int(candidates[index]))
+                    break
+            else:
+                if len(groups) == k:
+                    break
+                order.append(int(index))
+                groups.append([int(candidates[index])])
+        return order, groups
 
     def _candidates(
         self, query: Vectors, terms: list[str], k: int, filters: Filters | None
@@ -173,18 +223,20 @@ class Retriever:
     def _passages(self, ranked: _Ranked) -> list[Passage]:
         wanted = set(ranked.terms)
         passages = []
-        for i, position in enumerate(ranked.positions):
-            chunk = self._store.chunks[int(position)]
-            matched = sorted(wanted.intersection(analyze(f"{chunk.section}\n{chunk.text}")))
+        for i, group in enumerate(ranked.groups):
+            chunk = self._store.chunks[group[0]]
+            start, text = _union([self._store.chunks[g] for g in group])
+            present = set().union(*(self._chunk_terms(g) for g in group))
+            matched = sorted(wanted.intersection(present))
             passages.append(
                 Passage(
                     chunk_id=chunk.id,
                     source=chunk.source,
                     title=chunk.title,
                     section=chunk.section,
-                    text=chunk.text,
-                    start=chunk.start,
-                    end=chunk.end,
+                    text=text,
+                    start=start,
+                    end=start + len(text),
                     score=float(ranked.fused[i]),
                     dense_score=float(ranked.dense[i]),
                     lexical_score=float(ranked.lexical[i]),
@@ -197,9 +249,10 @@ class Retriever:
     def _evidence(self, ranked: _Ranked) -> list[Evidence]:
         store = self._store
         rows: dict[int, float] = {}
-        for i, position in enumerate(ranked.positions):
-            for row in store.chunk_sentences[int(position)]:
-                rows.setdefault(int(row), float(ranked.fused[i]))
+        for i, group in enumerate(ranked.groups):
+            for position in group:
+                for row in store.chunk_sentences[position]:
+                    rows.setdefault(int(row), float(ranked.fused[i]))
         if not rows:
             return []
         order = list(rows)
@@ -212,7 +265,7 @@ class Retriever:
         for row, sim in zip(order, similarity, strict=True):
             sentence = store.sentences[row]
             chunk = store.chunks[self._chunk_rows[sentence.chunk_id]]
-            present = set(self._aliases.canonicalize(analyze(f"{chunk.section}\n{sentence.text}")))
+            present = self._sentence_terms(row, chunk)
             coverage = sum(w for t, w in weights.items() if t in present) / total if total else 0.0
             score = w_sim * float(sim) + w_passage * rows[row] + w_cover * coverage
             evidence.append(
@@ -220,6 +273,17 @@ class Retriever:
             )
         evidence.sort(key=lambda e: (-e.score, e.source, e.start))
         return evidence
+
+
+def _union(chunks: list[Chunk]) -> tuple[int, str]:
+    """Start and text of the span covered by overlapping chunks of one document."""
+    ordered = sorted(chunks, key=lambda c: c.start)
+    start, text = ordered[0].start, ordered[0].text
+    for chunk in ordered[1:]:
+        end = start + len(text)
+        if chunk.end > end:
+            text += chunk.text[end - chunk.start :]
+    return start, text
 
 
 def _to_evidence(
