@@ -11,15 +11,16 @@ import pytest
 
 from redbook_qa import index as index_module
 from redbook_qa.errors import IndexCorruptError, IndexMismatchError, IndexNotFoundError
-from redbook_qa.index import INDEX_FILE, VectorIndex
+from redbook_qa.index import INDEX_FILE, IndexKind, VectorIndex
 
 Matrix = npt.NDArray[np.float32]
-SQRT_HALF = np.float32(np.sqrt(0.5))
+SQRT_HALF = float(np.sqrt(0.5))
 
 
 def unit_rows(n: int, d: int, seed: int) -> Matrix:
     rows = np.random.default_rng(seed).standard_normal((n, d)).astype(np.float32)
-    return rows / np.linalg.norm(rows, axis=1, keepdims=True)
+    unit: Matrix = (rows / np.linalg.norm(rows, axis=1, keepdims=True)).astype(np.float32)
+    return unit
 
 
 def brute_force(base: Matrix, queries: Matrix, k: int) -> tuple[np.ndarray, np.ndarray]:
@@ -136,7 +137,7 @@ def test_approximate_kinds_reach_recall_095_against_brute_force(
 
     truth, _ = brute_force(random_base, random_queries, 10)
     assert recall_at_10(positions, truth) >= 0.95
-    assert approximate.params["tuned_recall"] >= index_module.TARGET_RECALL
+    assert float(approximate.params["tuned_recall"]) >= index_module.TARGET_RECALL
 
 
 def test_ivfpq_index_is_much_smaller_than_flat(tmp_path: Path) -> None:
@@ -166,7 +167,7 @@ def test_auto_is_exact_below_the_threshold_and_approximate_above(
 
 @pytest.mark.parametrize("kind", ["flat", "hnsw", "ivfsq8"])
 def test_save_then_load_gives_identical_results(
-    kind: str, random_base: Matrix, random_queries: Matrix, tmp_path: Path
+    kind: IndexKind, random_base: Matrix, random_queries: Matrix, tmp_path: Path
 ) -> None:
     original = VectorIndex.build(random_base[:5000], kind=kind)
     original.save(tmp_path)
@@ -199,7 +200,7 @@ def test_load_rejects_a_manifest_of_another_kind(compass: Matrix, tmp_path: Path
 
 
 @pytest.mark.parametrize("kind", ["flat", "hnsw", "ivfsq8", "ivfpq"])
-def test_building_twice_writes_byte_identical_files(kind: str, tmp_path: Path) -> None:
+def test_building_twice_writes_byte_identical_files(kind: IndexKind, tmp_path: Path) -> None:
     base = unit_rows(10_000, 16, seed=7)
     VectorIndex.build(base, kind=kind, seed=3).save(tmp_path / "first")
     VectorIndex.build(base, kind=kind, seed=3).save(tmp_path / "second")

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Literal
 
 from pydantic import Field
 from pydantic_settings import BaseSettings, SettingsConfigDict
@@ -12,6 +11,7 @@ from redbook_qa.answering import DEFAULT_MIN_SUPPORT
 from redbook_qa.chunking import DEFAULT_MAX_TOKENS, DEFAULT_OVERLAP
 from redbook_qa.embedding import BUNDLED_MODEL
 from redbook_qa.fusion import DEFAULT_ALPHA, DEFAULT_FUSION, FusionMethod
+from redbook_qa.index import IndexKind
 from redbook_qa.tokens import DEFAULT_ENCODING
 
 DEFAULT_K = 5
@@ -41,7 +41,7 @@ class Settings(BaseSettings):
     max_tokens: int = Field(default=DEFAULT_MAX_TOKENS, ge=8)
     overlap: int = Field(default=DEFAULT_OVERLAP, ge=0)
     k: int = Field(default=DEFAULT_K, ge=1, le=100)
-    index_kind: Literal["auto", "flat", "hnsw", "ivfpq"] = "auto"
+    index_kind: IndexKind = "auto"
     fusion: FusionMethod = DEFAULT_FUSION
     alpha: float = Field(default=DEFAULT_ALPHA, ge=0.0, le=1.0)
     min_support: float = DEFAULT_MIN_SUPPORT

@@ -21,7 +21,7 @@ from redbook_qa import __version__
 from redbook_qa.aliases import mine_aliases
 from redbook_qa.chunking import CHUNKER_VERSION, chunk_documents, embedding_text
 from redbook_qa.embedding import Embedder, Vectors
-from redbook_qa.index import VectorIndex
+from redbook_qa.index import IndexKind, VectorIndex
 from redbook_qa.lexical import LexicalIndex
 from redbook_qa.models import Chunk, Document, Sentence
 from redbook_qa.sentences import count_words, split_sentences
@@ -105,7 +105,7 @@ def build_store(
     counter: TokenCounter,
     *,
     chunking: ChunkingParams,
-    index_kind: Literal["auto", "flat", "hnsw", "ivfpq"] = "auto",
+    index_kind: IndexKind = "auto",
     previous: Store | None = None,
     show_progress: bool = False,
 ) -> Store:
