@@ -10,7 +10,7 @@ export TRANSFORMERS_OFFLINE := 1
 export TOKENIZERS_PARALLELISM := false
 
 .DEFAULT_GOAL := help
-.PHONY: help install run index app test check lint fmt typecheck eval eval-squad bench clean
+.PHONY: help install run index app test check lint fmt typecheck eval eval-squad calibrate bench clean
 
 help: ## list the targets
 	@grep -E '^[a-zA-Z_-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  %-12s %s\n", $$1, $$2}'
@@ -59,8 +59,12 @@ eval: install ## run the evals/ question set: table on stdout, JSON in evals/rep
 eval-squad: install ## score the SQuAD 2.0 half in ../shared/evaldata (BEIR layout; first run encodes ~1.2k paragraphs)
 	$(VENV)/bin/redbook-qa eval-beir $(SQUAD) --unanswerable $(SQUAD)/queries_unanswerable.jsonl
 
-bench: install ## query-path latency vs a bare model.encode, side by side
+calibrate: install ## sweep the abstention threshold on the evals set and the SQuAD unanswerables
+	$(PY) evals/calibrate.py --limit 1000
+
+bench: install ## query-path and build-throughput ratios vs a bare model.encode, side by side
 	$(PY) benchmarks/bench_query.py
+	$(PY) benchmarks/bench_build.py --limit 300
 
 clean: ## remove caches, build output and the built index (keeps .venv)
 	rm -rf .pytest_cache .mypy_cache .ruff_cache .cache build dist src/*.egg-info
