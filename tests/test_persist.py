@@ -145,3 +145,14 @@ def test_a_second_writer_is_refused_while_the_lock_is_held(tmp_path):
         pass
     with persist.write_lock(tmp_path, wait=False):
         pass
+
+
+def test_reused_vectors_equal_freshly_embedded_ones(hash_settings, corpus):
+    _open(hash_settings)
+    write(corpus, "dogs.txt", "Dogs\nDogs bark at the mail carrier.\n")  # one-sentence chunk
+    write(corpus, "owls.txt", "Owls\nOwls hunt at night. They fly without a sound.\n")
+    refreshed = _open(hash_settings)
+    fresh = RedbookQA.from_dir(corpus, settings=hash_settings)
+    assert refreshed.store.chunks == fresh.store.chunks
+    assert np.array_equal(refreshed.store.chunk_vectors, fresh.store.chunk_vectors)
+    assert np.array_equal(refreshed.store.sentence_vectors, fresh.store.sentence_vectors)

@@ -17,7 +17,7 @@ from redbook_qa.models import Answer, Citation, Context, Evidence
 
 # Calibrated with `make calibrate` on the evals set and the SQuAD 2.0 unanswerable questions;
 # see the README's "Abstention" section for the figures behind these numbers.
-DEFAULT_MIN_SUPPORT = 0.40
+DEFAULT_MIN_SUPPORT = 0.36
 DEFAULT_RELATIVE_CUTOFF = 0.8
 DEFAULT_MAX_SENTENCES = 4
 _NEAR_DUPLICATE = 0.6

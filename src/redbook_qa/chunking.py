@@ -9,8 +9,9 @@ from redbook_qa.sections import detect_sections, heading_end
 from redbook_qa.sentences import split_sentences
 from redbook_qa.tokens import TokenCounter
 
-CHUNKER_VERSION = 2
-"""Bumped whenever the chunking algorithm changes, so saved indexes are rebuilt."""
+CHUNKER_VERSION = 3
+"""Bumped whenever chunking or what is embedded for a chunk or sentence changes, so saved
+indexes are rebuilt."""
 DEFAULT_MAX_TOKENS = 160
 DEFAULT_OVERLAP = 32
 
@@ -79,6 +80,16 @@ def embedding_text(chunk: Chunk) -> str:
     if chunk.section and chunk.section != chunk.title:
         return f"{chunk.title}\n{chunk.section}\n{chunk.text}"
     return f"{chunk.title}\n{chunk.text}"
+
+
+def sentence_embedding_text(sentence: str, chunk: Chunk) -> str:
+    """Return what is embedded for a quotable sentence: its title and heading, then itself.
+
+    The context tells the model what a short sentence is about ("This creates a smoother
+    browsing experience" under "Beyond the Algorithm"). On the seeds evals it raised keyword
+    accuracy from 0.64 (sentence alone) and 0.67 (heading only) to 0.70 at equal hit rates.
+    """
+    return embedding_text(chunk.model_copy(update={"text": sentence}))
 
 
 def _units(

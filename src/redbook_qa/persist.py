@@ -115,19 +115,20 @@ def load_store(root: Path) -> Store:
     try:
         chunks = _read_jsonl(folder / "chunks.jsonl", Chunk)
         sentences = _read_jsonl(folder / "sentences.jsonl", Sentence)
-        hashes = json.loads((folder / "chunk_hashes.json").read_text(encoding="utf-8"))
+        hashes = json.loads((folder / "hashes.json").read_text(encoding="utf-8"))
         flat = np.load(folder / "chunk_sentences.npy", allow_pickle=False)
         bounds = np.load(folder / "chunk_sentence_bounds.npy", allow_pickle=False)
         chunk_vectors = np.load(folder / "chunk_vectors.npy", allow_pickle=False)
         sentence_vectors = np.load(folder / "sentence_vectors.npy", allow_pickle=False)
-    except (OSError, ValueError, ValidationError) as err:
+    except (OSError, ValueError, KeyError, TypeError, ValidationError) as err:
         raise IndexCorruptError(
             f"index files in {folder} are unreadable ({err}); {_REBUILD}"
         ) from err
     store = Store(
         manifest=manifest,
         chunks=chunks,
-        chunk_hashes=list(hashes),
+        chunk_hashes=list(hashes["chunks"]),
+        sentence_hashes=list(hashes["sentences"]),
         sentences=sentences,
         chunk_vectors=chunk_vectors,
         sentence_vectors=sentence_vectors,
@@ -166,7 +167,8 @@ def _write_files(store: Store, folder: Path) -> None:
     )
     _write_jsonl(folder / "chunks.jsonl", [c.model_dump_json() for c in store.chunks])
     _write_jsonl(folder / "sentences.jsonl", [s.model_dump_json() for s in store.sentences])
-    (folder / "chunk_hashes.json").write_text(json.dumps(store.chunk_hashes), encoding="utf-8")
+    hashes = {"chunks": store.chunk_hashes, "sentences": store.sentence_hashes}
+    (folder / "hashes.json").write_text(json.dumps(hashes), encoding="utf-8")
     sizes = [len(rows) for rows in store.chunk_sentences]
     flat = np.concatenate([*store.chunk_sentences, np.zeros(0, dtype=np.int64)])
     np.save(folder / "chunk_sentences.npy", flat.astype(np.int64), allow_pickle=False)

@@ -7,7 +7,9 @@ import html
 from redbook_qa.models import Answer, Passage
 
 _CONTEXT_CHARS = 220
-_MARKDOWN_ENTITIES = {ch: f"&#{ord(ch)};" for ch in "[]()*_`#|~\\!{}+-"}
+# HTML's specials and Markdown's, each as a numeric character reference, in one pass (two
+# passes would escape the "&" and "#" of the first pass's entities).
+_ENTITIES = {ch: f"&#{ord(ch)};" for ch in "&<>\"'[]()*_`#|~\\!{}+-"}
 
 
 def answer_to_text(answer: Answer) -> str:
@@ -25,8 +27,7 @@ def answer_to_text(answer: Answer) -> str:
 
 def escape_markdown(text: str) -> str:
     """Escape text so neither HTML nor Markdown in it is interpreted."""
-    escaped = html.escape(text, quote=True)
-    return "".join(_MARKDOWN_ENTITIES.get(ch, ch) for ch in escaped)
+    return "".join(_ENTITIES.get(ch, ch) for ch in text)
 
 
 def answer_markdown(answer: Answer) -> str:

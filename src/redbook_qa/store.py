@@ -19,7 +19,12 @@ from pydantic import BaseModel, ConfigDict
 
 from redbook_qa import __version__
 from redbook_qa.aliases import mine_aliases
-from redbook_qa.chunking import CHUNKER_VERSION, chunk_documents, embedding_text
+from redbook_qa.chunking import (
+    CHUNKER_VERSION,
+    chunk_documents,
+    embedding_text,
+    sentence_embedding_text,
+)
 from redbook_qa.embedding import Embedder, Vectors
 from redbook_qa.index import IndexKind, VectorIndex
 from redbook_qa.lexical import LexicalIndex
@@ -29,7 +34,7 @@ from redbook_qa.tokens import TokenCounter
 
 logger = logging.getLogger(__name__)
 
-FORMAT_VERSION = 1
+FORMAT_VERSION = 2
 _MIN_EVIDENCE_WORDS = 4
 _MAX_RECHUNK_ROUNDS = 4
 
@@ -70,7 +75,8 @@ class Store:
 
     manifest: Manifest
     chunks: list[Chunk]
-    chunk_hashes: list[str]
+    chunk_hashes: list[str]  # of exactly what was embedded, to reuse vectors across builds
+    sentence_hashes: list[str]
     sentences: list[Sentence]
     chunk_vectors: Vectors
     sentence_vectors: Vectors
@@ -119,9 +125,11 @@ def build_store(
     reusable = _reusable_vectors(previous, embedder)
     chunk_vectors = _embed_missing(embedder, texts, hashes, reusable, show_progress)
     sentences, chunk_sentences = _sentences(chunks)
-    sentence_texts = [s.text for s in sentences]
+    by_id = {chunk.id: chunk for chunk in chunks}
+    sentence_texts = [sentence_embedding_text(s.text, by_id[s.chunk_id]) for s in sentences]
+    sentence_hashes = [text_hash(t) for t in sentence_texts]
     sentence_vectors = _embed_missing(
-        embedder, sentence_texts, [text_hash(t) for t in sentence_texts], reusable, show_progress
+        embedder, sentence_texts, sentence_hashes, reusable, show_progress
     )
     index = VectorIndex.build(chunk_vectors, kind=index_kind)
     docs = fingerprint(ordered)
@@ -149,6 +157,7 @@ def build_store(
         manifest=manifest,
         chunks=chunks,
         chunk_hashes=hashes,
+        sentence_hashes=sentence_hashes,
         sentences=sentences,
         chunk_vectors=chunk_vectors,
         sentence_vectors=sentence_vectors,
@@ -220,9 +229,11 @@ def _reusable_vectors(previous: Store | None, embedder: Embedder) -> dict[str, V
         return {}
     if previous.manifest.dimension != embedder.dimension:
         return {}
+    # Keyed by the hash of the text that was embedded: the same text gives the same vector,
+    # whether it was embedded as a chunk or as a sentence.
     reusable = {h: previous.chunk_vectors[i] for i, h in enumerate(previous.chunk_hashes)}
-    for i, sentence in enumerate(previous.sentences):
-        reusable[text_hash(sentence.text)] = previous.sentence_vectors[i]
+    for i, h in enumerate(previous.sentence_hashes):
+        reusable[h] = previous.sentence_vectors[i]
     return reusable
 
 
