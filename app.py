@@ -18,6 +18,8 @@ def main() -> None:
     parser.add_argument("--port", type=int, default=7860)
     args = parser.parse_args()
     logging.basicConfig(level=logging.INFO, format="%(levelname)s %(name)s: %(message)s")
+    for noisy in ("bm25s", "httpx"):  # one line per index build / per HTTP request
+        logging.getLogger(noisy).setLevel(logging.WARNING)
     launch(host=args.host, port=args.port)
 
 

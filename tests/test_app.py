@@ -63,3 +63,23 @@ def test_app_module_binds_loopback_by_default():
     assert spec.loader
     source = (ROOT / "app.py").read_text(encoding="utf-8")
     assert 'default="127.0.0.1"' in source
+
+
+def test_the_page_answers_through_its_api_as_a_script_would(session):
+    from gradio_client import Client
+
+    demo = build_demo(session)
+    demo.queue().launch(
+        server_name="127.0.0.1", server_port=None, prevent_thread_lock=True, quiet=True
+    )
+    try:
+        client = Client(demo.local_url, verbose=False)
+        history, sources, _, box = client.predict(
+            "Cats sleep most of the day.", [], 5, False, api_name="/ask"
+        )
+        assert history[0]["role"] == "user"
+        assert history[-1]["role"] == "assistant"
+        assert box == ""
+        assert isinstance(sources, str)
+    finally:
+        demo.close()

@@ -22,6 +22,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         level=logging.INFO if args.verbose else logging.WARNING,
         format="%(levelname)s %(name)s: %(message)s",
     )
+    logging.getLogger("bm25s").setLevel(logging.WARNING)  # it logs each build at DEBUG
     try:
         return int(args.run(args))
     except (RedbookQAError, ValueError, FileNotFoundError) as err:

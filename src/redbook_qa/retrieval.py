@@ -30,6 +30,9 @@ _MIN_POOL = 32
 # Weights of an evidence sentence's score: its own similarity to the question, the fused
 # score of its passage, and how much of the question's (IDF-weighted) terms it contains.
 SENTENCE_WEIGHTS = (0.5, 0.25, 0.25)
+# Sentences are scored from at least this many passages: the best answer sentence often sits
+# in a passage that ranks sixth or seventh as a whole; its passage score still counts.
+EVIDENCE_PASSAGES = 8
 
 
 @dataclass(frozen=True)
@@ -108,9 +111,9 @@ class Retriever:
 
     def context(self, question: str, *, k: int = 5, filters: Filters | None = None) -> Context:
         """Return the ``k`` best passages and their sentences scored as evidence."""
-        ranked = self._rank(question, k=k, filters=filters)
-        passages = self._passages(ranked)
+        ranked = self._rank(question, k=max(k, EVIDENCE_PASSAGES), filters=filters)
         evidence = self._evidence(ranked)
+        passages = self._passages(ranked)[:k]
         return Context(question=question, passages=tuple(passages), evidence=tuple(evidence))
 
     def _rank(self, question: str, *, k: int, filters: Filters | None) -> _Ranked:

@@ -213,7 +213,7 @@ def _sentences(chunks: Sequence[Chunk]) -> tuple[list[Sentence], list[npt.NDArra
         members: list[int] = []
         for start, end in split_sentences(chunk.text):
             text = chunk.text[start:end]
-            if count_words(text) < _MIN_EVIDENCE_WORDS:
+            if not _is_quotable(text):
                 continue
             key = (chunk.source, chunk.start + start, chunk.start + end)
             if key not in rows:
@@ -222,6 +222,12 @@ def _sentences(chunks: Sequence[Chunk]) -> tuple[list[Sentence], list[npt.NDArra
             members.append(rows[key])
         per_chunk.append(np.asarray(members, dtype=np.int64))
     return sentences, per_chunk
+
+
+def _is_quotable(text: str) -> bool:
+    """A sentence worth quoting has words: not a hashtag run, a link label or a lone heading."""
+    words = [w for w in text.split() if not w.startswith("#")]
+    return count_words(" ".join(words)) >= _MIN_EVIDENCE_WORDS and len(words) >= 2
 
 
 def _reusable_vectors(previous: Store | None, embedder: Embedder) -> dict[str, Vectors]:

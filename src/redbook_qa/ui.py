@@ -117,9 +117,10 @@ def build_demo(session: ChatSession) -> gr.Blocks:
             return new_history, panel, note, ""
 
         outputs = [chat, sources, searched, question]
-        send.click(on_ask, [question, chat, k, scores], outputs)
-        question.submit(on_ask, [question, chat, k, scores], outputs)
-        clear.click(lambda: ([], "", "", ""), None, outputs)
+        # One public endpoint, "/ask", for scripts (gradio_client); the rest stay private.
+        send.click(on_ask, [question, chat, k, scores], outputs, api_name="ask")
+        question.submit(on_ask, [question, chat, k, scores], outputs, api_visibility="private")
+        clear.click(lambda: ([], "", "", ""), None, outputs, api_visibility="private")
     blocks: gr.Blocks = demo
     return blocks
 
