@@ -32,6 +32,11 @@ def _section_at(source: str, offset: int) -> str:
     )
 
 
+def test_the_set_is_large_and_covers_every_kind():
+    assert len(CASES) >= 80
+    assert {c.kind for c in CASES} == KINDS
+
+
 def test_ids_are_unique_kinds_known_and_follow_ups_point_back():
     seen: set[str] = set()
     for case in CASES:
