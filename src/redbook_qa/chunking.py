@@ -9,7 +9,7 @@ from redbook_qa.sections import detect_sections, heading_end
 from redbook_qa.sentences import split_sentences
 from redbook_qa.tokens import TokenCounter
 
-CHUNKER_VERSION = 3
+CHUNKER_VERSION = 4
 """Bumped whenever chunking or what is embedded for a chunk or sentence changes, so saved
 indexes are rebuilt."""
 DEFAULT_MAX_TOKENS = 160
