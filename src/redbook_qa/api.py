@@ -144,8 +144,7 @@ class RedbookQA:
         context = self.retriever.context(
             self.aliases.rewrite(query), k=k or self.settings.k, filters=filters
         )
-        answer = self.answerer.answer(query, context)
-        return answer.model_copy(update={"question": question})
+        return self.answerer.answer(query, context)
 
 
 def _clean_question(question: str) -> str:

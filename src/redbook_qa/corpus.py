@@ -39,11 +39,6 @@ def load_corpus(directory: Path | str) -> list[Document]:
     return documents
 
 
-def read_article(root: Path, path: Path) -> Document | None:
-    """Read one article file; ``None`` when it is empty."""
-    return _read_article(root, path)
-
-
 def load_jsonl(path: Path | str) -> list[Document]:
     """Load BEIR-style records ``{"_id", "title", "text", "metadata"?}``, one per line.
 

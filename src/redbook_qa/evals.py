@@ -11,7 +11,6 @@ import logging
 import statistics
 import subprocess
 import time
-from collections import defaultdict
 from collections.abc import Sequence
 from datetime import UTC, datetime
 from pathlib import Path
@@ -302,11 +301,3 @@ def _commit() -> str:
     except OSError:
         return "unknown"
     return out.stdout.strip() or "unknown"
-
-
-def by_kind_counts(cases: Sequence[EvalCase]) -> dict[str, int]:
-    """Count cases per kind."""
-    counts: dict[str, int] = defaultdict(int)
-    for case in cases:
-        counts[case.kind] += 1
-    return dict(counts)
