@@ -121,9 +121,10 @@ class Retriever:
             raise ValueError(f"k must be >= 1, got {k}")
         query = self._embedder.embed_query(question)
         terms = self._aliases.expand(analyze(question))
-        candidates = self._candidates(query, terms, k, filters)
+        bm25 = self._store.lexical.scores(terms)  # every chunk, once per query
+        candidates = self._candidates(query, bm25, k, filters)
         dense = small_product(self._store.chunk_vectors[candidates], query[0])
-        lexical = saturate(self._store.lexical.scores(terms)[candidates], scale=DEFAULT_BM25_SCALE)
+        lexical = saturate(bm25[candidates], scale=DEFAULT_BM25_SCALE)
         fused = fuse(dense, lexical, method=self._fusion, alpha=self._alpha)
         order, groups = self._merge_overlapping(candidates, np.lexsort((candidates, -fused)), k)
         return _Ranked(
@@ -183,7 +184,11 @@ class Retriever:
         return order, groups
 
     def _candidates(
-        self, query: Vectors, terms: list[str], k: int, filters: Filters | None
+        self,
+        query: Vectors,
+        bm25: npt.NDArray[np.float32],
+        k: int,
+        filters: Filters | None,
     ) -> npt.NDArray[np.int64]:
         allowed = self._allowed(filters)
         if allowed is not None:
@@ -192,9 +197,11 @@ class Retriever:
         if pool == 0:
             return np.zeros(0, dtype=np.int64)
         dense_positions, _ = self._store.index.search(query, pool)
-        bm25 = self._store.lexical.scores(terms)
+        matched = np.flatnonzero(bm25 > 0)
         lexical_positions = (
-            np.argpartition(-bm25, pool - 1)[:pool] if terms else np.zeros(0, dtype=np.int64)
+            matched[np.argpartition(-bm25[matched], pool - 1)[:pool]]
+            if len(matched) > pool
+            else matched
         )
         merged = np.union1d(dense_positions[0], lexical_positions)
         return merged[merged >= 0].astype(np.int64)
