@@ -37,8 +37,7 @@ EVIDENCE_PASSAGES = 8
 
 @dataclass(frozen=True)
 class _Ranked:
-    positions: npt.NDArray[np.int64]  # best chunk of each passage
-    groups: list[list[int]]  # every chunk merged into each passage
+    groups: list[list[int]]  # chunks merged into each passage, its best chunk first
     fused: npt.NDArray[np.float32]
     dense: npt.NDArray[np.float32]
     lexical: npt.NDArray[np.float32]
@@ -113,7 +112,7 @@ class Retriever:
         """Return the ``k`` best passages and their sentences scored as evidence."""
         ranked = self._rank(question, k=max(k, EVIDENCE_PASSAGES), filters=filters)
         evidence = self._evidence(ranked)
-        passages = self._passages(ranked)[:k]
+        passages = self._passages(ranked, limit=k)
         return Context(question=question, passages=tuple(passages), evidence=tuple(evidence))
 
     def _rank(self, question: str, *, k: int, filters: Filters | None) -> _Ranked:
@@ -128,7 +127,6 @@ class Retriever:
         fused = fuse(dense, lexical, method=self._fusion, alpha=self._alpha)
         order, groups = self._merge_overlapping(candidates, np.lexsort((candidates, -fused)), k)
         return _Ranked(
-            positions=candidates[order],
             groups=groups,
             fused=fused[order],
             dense=dense[order],
@@ -230,10 +228,10 @@ class Retriever:
             }
         return self._field_index[field]
 
-    def _passages(self, ranked: _Ranked) -> list[Passage]:
+    def _passages(self, ranked: _Ranked, *, limit: int | None = None) -> list[Passage]:
         wanted = set(ranked.terms)
         passages = []
-        for i, group in enumerate(ranked.groups):
+        for i, group in enumerate(ranked.groups[:limit]):
             chunk = self._store.chunks[group[0]]
             start, text = _union([self._store.chunks[g] for g in group])
             present = set().union(*(self._chunk_terms(g) for g in group))
