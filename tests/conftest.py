@@ -55,3 +55,12 @@ def write(folder: Path, name: str, text: str) -> Path:
     path.parent.mkdir(parents=True, exist_ok=True)
     path.write_text(text, encoding="utf-8")
     return path
+
+
+@pytest.fixture(scope="session")
+def local_llm():
+    """The bundled SmolLM2 model served on a private port (needs `make install-local`)."""
+    from redbook_qa.local_llm import LocalLLMServer
+
+    with LocalLLMServer() as server:
+        yield server

@@ -15,7 +15,7 @@ from redbook_qa.models import Context, Evidence
 SOURCE = "Intro. Cats sleep a lot. Dogs bark loudly. Cats sleep a lot indeed. Birds sing in 2021."
 
 
-def _evidence(text: str, score: float, source: str = "a.txt") -> Evidence:
+def _evidence(text: str, score: float, source: str = "a.txt", coverage: float = 0.5) -> Evidence:
     start = SOURCE.index(text)
     return Evidence(
         text=text,
@@ -27,7 +27,7 @@ def _evidence(text: str, score: float, source: str = "a.txt") -> Evidence:
         section="Intro",
         score=score,
         similarity=score,
-        coverage=0.0,
+        coverage=coverage,
     )
 
 
@@ -104,3 +104,15 @@ def test_bad_options_are_rejected():
         ExtractiveAnswerer(relative_cutoff=0)
     with pytest.raises(ValueError, match="max_sentences"):
         ExtractiveAnswerer(max_sentences=0)
+
+
+def test_a_second_sentence_sharing_no_term_with_the_question_is_left_out():
+    answerer = ExtractiveAnswerer(min_support=0.3, relative_cutoff=0.5)
+    context = _context(
+        _evidence("Dogs bark loudly.", 0.9),
+        _evidence("Cats sleep a lot.", 0.85, coverage=0.0),
+        _evidence("Birds sing in 2021.", 0.8),
+    )
+    answer = answerer.answer("What do pets do?", context)
+    assert "Cats" not in answer.text
+    assert [c.text for c in answer.citations] == ["Dogs bark loudly.", "Birds sing in 2021."]

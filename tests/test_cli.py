@@ -54,3 +54,17 @@ def test_errors_are_one_line_with_exit_status_2(tmp_path, capsys):
     err = capsys.readouterr().err
     assert err.startswith("redbook-qa: error:")
     assert "does not exist" in err
+
+
+def test_an_unreachable_llm_server_gives_the_quoted_answer_and_says_why(
+    folders, capsys, monkeypatch
+):
+    corpus, index = folders
+    monkeypatch.setenv("REDBOOK_QA_MIN_SUPPORT", "0")  # the hash embedder's scores are low
+    args = ["ask", "Dogs bark at the mail carrier.", "--json", "--corpus", str(corpus)]
+    args += ["--index-dir", str(index), "--llm-url", "http://127.0.0.1:9/v1"]
+    assert main(args) == 0
+    answer = json.loads(capsys.readouterr().out)
+    assert answer["mode"] == "llm-fallback"
+    assert "language model failed" in answer["notice"]
+    assert "connection refused" in answer["notice"]

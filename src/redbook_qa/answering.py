@@ -10,7 +10,7 @@ articles don't say.
 from __future__ import annotations
 
 import re
-from collections.abc import Sequence
+from collections.abc import Iterator, Sequence
 from typing import Literal, Protocol, runtime_checkable
 
 from redbook_qa.models import Answer, Citation, Context, Evidence
@@ -48,6 +48,15 @@ class Answerer(Protocol):
 
     def answer(self, question: str, context: Context) -> Answer:
         """Answer ``question`` from ``context`` only."""
+        ...
+
+
+@runtime_checkable
+class StreamingAnswerer(Answerer, Protocol):
+    """An answerer that can show its draft as it is written."""
+
+    def stream(self, question: str, context: Context) -> Iterator[str | Answer]:
+        """Yield pieces of the draft text as they arrive, then the final checked ``Answer``."""
         ...
 
 
@@ -119,6 +128,10 @@ class ExtractiveAnswerer:
         for evidence in sorted(candidates, key=lambda e: (-e.score, e.source, e.start)):
             if evidence.score < floor or len(chosen) == self.max_sentences:
                 break
+            if chosen and evidence.coverage == 0.0:
+                # Beyond the best sentence, one that shares no term with the question is
+                # usually a vague link ("While this may play a role for some, ...").
+                continue
             if not any(_is_near_duplicate(evidence.text, c.text) for c in chosen):
                 chosen.append(evidence)
         return chosen
@@ -126,19 +139,7 @@ class ExtractiveAnswerer:
 
 def _cite(question: str, chosen: list[Evidence], context: Context, *, support: float) -> Answer:
     ordered = sorted(chosen, key=lambda e: (e.source, e.start))
-    citations = tuple(
-        Citation(
-            number=n,
-            source=e.source,
-            title=e.title,
-            section=e.section,
-            text=e.text,
-            start=e.start,
-            end=e.end,
-            score=e.score,
-        )
-        for n, e in enumerate(ordered, start=1)
-    )
+    citations = tuple(Citation.quoting(e, n) for n, e in enumerate(ordered, start=1))
     text = " ".join(f"{c.text} [{c.number}]" for c in citations)
     return Answer(
         question=question,

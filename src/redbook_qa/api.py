@@ -3,25 +3,29 @@
 from __future__ import annotations
 
 import logging
+import threading
 import unicodedata
-from collections.abc import Sequence
+from collections.abc import Iterator, Sequence
 from pathlib import Path
+from typing import Literal
 
 from redbook_qa.aliases import AliasTable, load_aliases
-from redbook_qa.answering import Answerer, ExtractiveAnswerer
+from redbook_qa.answering import Answerer, ExtractiveAnswerer, StreamingAnswerer
 from redbook_qa.config import Settings
 from redbook_qa.corpus import load_corpus
 from redbook_qa.embedding import Embedder, HashEmbedder, SentenceTransformerEmbedder
 from redbook_qa.errors import IndexMismatchError, RedbookQAError
-from redbook_qa.models import Answer, Document, Passage
+from redbook_qa.models import Answer, Context, CorpusChange, Document, Passage
 from redbook_qa.persist import load_store, save_store, write_lock
 from redbook_qa.retrieval import Filters, Retriever
 from redbook_qa.store import ChunkingParams, Store, build_store, corpus_fingerprint, fingerprint
 from redbook_qa.tokens import TiktokenCounter
+from redbook_qa.translation import has_cjk, strip_cjk, translate_query
 
 logger = logging.getLogger(__name__)
 
 MAX_QUESTION_CHARS = 2_000
+Mode = Literal["extractive", "llm"]
 DEFAULT_ALIASES: tuple[tuple[str, ...], ...] = (
     # Names the press uses for the app that the articles may not spell out.
     ("Xiaohongshu", "小红书", "Little Red Book", "RedNote", "Red Note", "XHS"),
@@ -44,23 +48,45 @@ class RedbookQA:
         embedder: Embedder,
         *,
         answerer: Answerer | None = None,
+        llm_answerer: Answerer | None = None,
         settings: Settings | None = None,
         aliases: AliasTable | None = None,
     ) -> None:
         self.settings = settings or Settings()
-        self.store = store
         self.embedder = embedder
-        self.aliases = aliases or _aliases_for(store, self.settings)
-        self.retriever = Retriever(
-            embedder,
-            store,
-            fusion=self.settings.fusion,
-            alpha=self.settings.alpha,
-            aliases=self.aliases,
-        )
+        self.corpus_dir: Path | None = None  # set by from_dir: what refresh() re-reads
+        self.index_dir: Path | None = None
+        self._refresh_lock = threading.Lock()
+        self._install(store, aliases)
         self.answerer: Answerer = answerer or ExtractiveAnswerer(
             min_support=self.settings.min_support
         )
+        if llm_answerer is None and self.settings.llm_base_url:
+            llm_answerer = self._llm_answerer()
+        self.llm_answerer = llm_answerer
+
+    def _llm_answerer(self) -> Answerer:
+        from redbook_qa.generation import LLMAnswerer
+        from redbook_qa.llm import OpenAICompatibleClient
+
+        return LLMAnswerer(
+            OpenAICompatibleClient.from_settings(self.settings),
+            self.embedder,
+            fallback=self.answerer,
+            context_tokens=self.settings.llm_context_tokens,
+            # Index-time vectors of passage sentences, from whichever index is in use.
+            vectors=lambda evidence: self.retriever.sentence_vectors(evidence),
+        )
+
+    @property
+    def modes(self) -> tuple[Mode, ...]:
+        """The answer modes available: always ``"extractive"``, and ``"llm"`` when configured."""
+        return ("extractive", "llm") if self.llm_answerer is not None else ("extractive",)
+
+    @property
+    def default_mode(self) -> Mode:
+        """The mode ``ask`` uses when none is given: the LLM when one is configured."""
+        return self.modes[-1]
 
     @classmethod
     def from_documents(
@@ -101,9 +127,12 @@ class RedbookQA:
         settings = settings or Settings()
         embedder = embedder or _embedder(settings)
         documents = load_corpus(path)
-        return cls.from_documents(
+        qa = cls.from_documents(
             documents, index_dir=index_dir, settings=settings, embedder=embedder
         )
+        qa.corpus_dir = Path(path)
+        qa.index_dir = None if index_dir is None else Path(index_dir)
+        return qa
 
     @classmethod
     def load(
@@ -125,6 +154,64 @@ class RedbookQA:
         settings = settings or Settings()
         return cls.from_dir(settings.corpus_dir, index_dir=settings.index_dir, settings=settings)
 
+    def refresh(self) -> CorpusChange:
+        """Re-read the corpus folder and bring the index up to date.
+
+        Only chunks whose text changed are embedded again; with an index folder, the new
+        generation is saved atomically before it is used. Questions asked meanwhile are
+        answered from the previous index.
+
+        Raises:
+            ValueError: This instance was not made by :meth:`from_dir`.
+            CorpusError: A file in the folder cannot be read (the current index stays).
+        """
+        if self.corpus_dir is None:
+            raise ValueError("refresh() needs a corpus folder: open it with RedbookQA.from_dir")
+        with self._refresh_lock:
+            documents = load_corpus(self.corpus_dir)
+            old = self.store.manifest.documents
+            new = fingerprint(documents)
+            change = CorpusChange(
+                added=tuple(s for s in new if s not in old),
+                changed=tuple(s for s in new if s in old and old[s] != new[s]),
+                removed=tuple(s for s in old if s not in new),
+            )
+            if not change:
+                return change.model_copy(update={"n_chunks": self.store.manifest.n_chunks})
+            if self.index_dir is None:
+                store = _build(documents, self.embedder, self.settings, previous=self.store)
+            else:
+                store = _open_or_rebuild(self.index_dir, documents, self.embedder, self.settings)
+            self._install(store, None)
+            return change.model_copy(update={"n_chunks": store.manifest.n_chunks})
+
+    def _install(self, store: Store, aliases: AliasTable | None) -> None:
+        retriever = Retriever(
+            self.embedder,
+            store,
+            fusion=self.settings.fusion,
+            alpha=self.settings.alpha,
+            aliases=aliases or _aliases_for(store, self.settings),
+            sentence_weight=self.settings.sentence_weight,
+        )
+        # One assignment swaps store, aliases and retriever together for readers.
+        self._state = (store, retriever)
+
+    @property
+    def store(self) -> Store:
+        """The index in use."""
+        return self._state[0]
+
+    @property
+    def retriever(self) -> Retriever:
+        """The retriever over the index in use."""
+        return self._state[1]
+
+    @property
+    def aliases(self) -> AliasTable:
+        """Name variants used to expand questions."""
+        return self.retriever.aliases
+
     def save(self, directory: Path | str) -> Path:
         """Save the index atomically; return the folder of the generation written."""
         root = Path(directory)
@@ -136,15 +223,75 @@ class RedbookQA:
     ) -> list[Passage]:
         """Return the ``k`` passages that best match ``question``, best first."""
         query = _clean_question(question)
-        return self.retriever.retrieve(self.aliases.rewrite(query), k=k, filters=filters)
+        retriever = self.retriever
+        return retriever.retrieve(_search_text(retriever, query), k=k, filters=filters)
 
-    def ask(self, question: str, *, k: int | None = None, filters: Filters | None = None) -> Answer:
+    def ask(
+        self,
+        question: str,
+        *,
+        k: int | None = None,
+        filters: Filters | None = None,
+        mode: Mode | None = None,
+    ) -> Answer:
         """Answer ``question`` from the articles, citing each sentence, or abstain."""
+        answerer = self._answerer(mode)
         query = _clean_question(question)
-        context = self.retriever.context(
-            self.aliases.rewrite(query), k=k or self.settings.k, filters=filters
+        return answerer.answer(query, self._context(query, k, filters))
+
+    def ask_stream(
+        self,
+        question: str,
+        *,
+        k: int | None = None,
+        filters: Filters | None = None,
+        mode: Mode | None = None,
+    ) -> Iterator[str | Answer]:
+        """Answer as a stream: pieces of the draft text as they are written, then the ``Answer``.
+
+        The last item is always the checked, cited ``Answer`` (it replaces the draft). An
+        extractive answer is ready at once, so it comes alone.
+        """
+        answerer = self._answerer(mode)
+        query = _clean_question(question)
+        context = self._context(query, k, filters)
+        if isinstance(answerer, StreamingAnswerer):
+            yield from answerer.stream(query, context)
+        else:
+            yield answerer.answer(query, context)
+
+    def _answerer(self, mode: Mode | None) -> Answerer:
+        mode = mode or self.default_mode
+        if mode == "extractive":
+            return self.answerer
+        if mode == "llm" and self.llm_answerer is not None:
+            return self.llm_answerer
+        if mode == "llm":
+            raise ValueError(
+                "answer mode 'llm' needs an LLM server: set REDBOOK_QA_LLM_BASE_URL "
+                "(any OpenAI-compatible /v1 URL) or run `make run-local-llm`"
+            )
+        raise ValueError(f"unknown answer mode {mode!r}; use 'extractive' or 'llm'")
+
+    def _context(self, query: str, k: int | None, filters: Filters | None) -> Context:
+        retriever = self.retriever  # one snapshot, even if refresh() swaps it meanwhile
+        return retriever.context(
+            _search_text(retriever, query), k=k or self.settings.k, filters=filters
         )
-        return self.answerer.answer(query, context)
+
+
+def _search_text(retriever: Retriever, question: str) -> str:
+    """What is searched for: the question plus the canonical names of its aliases.
+
+    A Chinese question over articles that are not in Chinese is searched in English: its
+    Chinese words are replaced by their dictionary glosses (see :mod:`redbook_qa.translation`).
+    """
+    text = retriever.aliases.rewrite(question)
+    if not has_cjk(question) or retriever.corpus_is_cjk:
+        return text
+    names = [name for group in retriever.aliases.groups for name in group]
+    gloss = translate_query(question, known=names)
+    return f"{strip_cjk(text)} {gloss}".strip() if gloss else text
 
 
 def _clean_question(question: str) -> str:

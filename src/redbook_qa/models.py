@@ -6,7 +6,9 @@ from typing import Literal
 
 from pydantic import BaseModel, ConfigDict, Field, model_validator
 
-AnswerMode = Literal["extractive", "llm"]
+# "extractive": quoted sentences; "llm": generated sentences that passed the grounding check;
+# "llm-fallback": the generated draft failed (or the server did), so the quotes were used.
+AnswerMode = Literal["extractive", "llm", "llm-fallback"]
 
 
 class _Frozen(BaseModel):
@@ -122,6 +124,20 @@ class Citation(_Span):
     section: str
     score: float
 
+    @classmethod
+    def quoting(cls, evidence: Evidence, number: int, score: float | None = None) -> Citation:
+        """Cite ``evidence`` as quote ``[number]`` (with its own score unless one is given)."""
+        return cls(
+            number=number,
+            source=evidence.source,
+            title=evidence.title,
+            section=evidence.section,
+            text=evidence.text,
+            start=evidence.start,
+            end=evidence.end,
+            score=evidence.score if score is None else score,
+        )
+
 
 class Answer(_Frozen):
     """A cited answer, or a plain statement that the articles don't say."""
@@ -133,6 +149,8 @@ class Answer(_Frozen):
     passages: tuple[Passage, ...] = ()
     mode: AnswerMode = "extractive"
     support: float = 0.0
+    supported_ratio: float | None = None
+    notice: str = ""
 
     @model_validator(mode="after")
     def _check_citations(self) -> Answer:
@@ -142,3 +160,30 @@ class Answer(_Frozen):
         if numbers != list(range(1, len(numbers) + 1)):
             raise ValueError(f"citations must be numbered 1..n in order, got {numbers}")
         return self
+
+
+class CorpusChange(_Frozen):
+    """What an index refresh found: articles added, changed and removed, by source."""
+
+    added: tuple[str, ...] = ()
+    changed: tuple[str, ...] = ()
+    removed: tuple[str, ...] = ()
+    n_chunks: int = 0
+
+    def __bool__(self) -> bool:
+        return bool(self.added or self.changed or self.removed)
+
+    def describe(self) -> str:
+        """Say in one line what changed, for a person."""
+        parts = [
+            f"{label} {', '.join(names)}"
+            for label, names in (
+                ("added", self.added),
+                ("updated", self.changed),
+                ("removed", self.removed),
+            )
+            if names
+        ]
+        if not parts:
+            return "no articles changed"
+        return "; ".join(parts) + f" ({self.n_chunks} chunks indexed)"

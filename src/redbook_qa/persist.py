@@ -74,14 +74,22 @@ def live_generation(root: Path) -> Path:
     pointer = root / _POINTER
     if not pointer.is_file():
         raise IndexNotFoundError(f"no index in {root}; build one with `redbook-qa index`")
-    generation = root / pointer.read_text(encoding="utf-8").strip()
+    try:
+        name = pointer.read_text(encoding="utf-8").strip()
+    except (OSError, ValueError) as err:
+        raise IndexCorruptError(f"{pointer} is unreadable ({err}); {_REBUILD}") from err
+    generation = root / name
     if not generation.is_dir() or generation.parent != root:
         raise IndexNotFoundError(f"{pointer} names a missing generation; {_REBUILD}")
     return generation
 
 
 def save_store(store: Store, root: Path) -> Path:
-    """Write ``store`` as a new generation of ``root`` and make it live; return its folder."""
+    """Write ``store`` as a new generation of ``root`` and make it live; return its folder.
+
+    The caller holds :func:`write_lock`: older generations, and what writers killed
+    mid-save left behind, are removed once the new generation is live.
+    """
     root.mkdir(parents=True, exist_ok=True)
     digest = hashlib.sha256(store.manifest.model_dump_json().encode("utf-8")).hexdigest()
     final = root / f"gen-{digest[:16]}"
@@ -98,6 +106,11 @@ def save_store(store: Store, root: Path) -> Path:
     for old in root.glob("gen-*"):
         if old != final:
             shutil.rmtree(old, ignore_errors=True)
+    for leftover in [*root.glob(".staging-*"), *root.glob(".current-*")]:
+        if leftover.is_dir():
+            shutil.rmtree(leftover, ignore_errors=True)
+        else:
+            leftover.unlink(missing_ok=True)
     return final
 
 
@@ -204,12 +217,19 @@ def _verify_checksums(folder: Path) -> None:
         expected = json.loads(path.read_text(encoding="utf-8"))
     except (OSError, ValueError) as err:
         raise IndexCorruptError(f"{path} is missing or unreadable ({err}); {_REBUILD}") from err
+    if not isinstance(expected, dict) or not all(
+        isinstance(name, str) and isinstance(digest, str) for name, digest in expected.items()
+    ):
+        raise IndexCorruptError(f"{path} is not a map of file names to digests; {_REBUILD}")
     for name, digest in expected.items():
         file = folder / name
         if not file.is_file():
-            raise IndexNotFoundError(f"{file} is missing; {_REBUILD}")
+            raise IndexNotFoundError(f"{file}, listed in {path.name}, is missing; {_REBUILD}")
         if _sha256(file) != digest:
-            raise IndexCorruptError(f"{file} is corrupt (checksum mismatch); {_REBUILD}")
+            # Either file may be the damaged one, so the message names both.
+            raise IndexCorruptError(
+                f"{file} is corrupt: it does not match its checksum in {path.name}; {_REBUILD}"
+            )
 
 
 def _check_shapes(store: Store, folder: Path) -> None:

@@ -1,15 +1,26 @@
-"""Answers as text for a terminal and as escaped Markdown/HTML for the page (pure)."""
+"""Answers as text for a terminal, as Markdown to paste, and as escaped Markdown/HTML for the page.
+
+Everything here is pure. Article text is never trusted: on the page it is escaped so that
+neither HTML nor Markdown in it is interpreted, only the markup written here is.
+"""
 
 from __future__ import annotations
 
 import html
+import re
+from collections.abc import Mapping, Sequence
 
-from redbook_qa.models import Answer, Passage
+from redbook_qa.models import Answer, Chunk, Citation, Passage
 
-_CONTEXT_CHARS = 220
+_CONTEXT_CHARS = 400
+_PREVIEW_CHARS = 260
+_MAX_SECTIONS_LISTED = 4
 # HTML's specials and Markdown's, each as a numeric character reference, in one pass (two
 # passes would escape the "&" and "#" of the first pass's entities).
 _ENTITIES = {ch: f"&#{ord(ch)};" for ch in "&<>\"'[]()*_`#|~\\!{}+-"}
+# CommonMark lets a backslash make any of these literal, which keeps pasted text readable.
+_MARKDOWN_SPECIALS = re.compile(r"([\\`*_{}\[\]<>#|!~])")
+_PASTED_MARKER = re.compile(r"\\\[(\d+)\\\]")
 
 
 def answer_to_text(answer: Answer) -> str:
@@ -25,16 +36,44 @@ def answer_to_text(answer: Answer) -> str:
     return "\n".join(lines).rstrip()
 
 
+def answer_to_markdown(answer: Answer, *, question: str = "") -> str:
+    """Render an answer with its numbered quotes as Markdown to paste elsewhere.
+
+    Article text is backslash-escaped, so it reads as written wherever the Markdown is
+    rendered; the ``[n]`` markers stay plain.
+
+    Args:
+        answer: The answer to render.
+        question: The question as the person asked it, when it was searched for as
+            ``answer.question`` (a rewritten follow-up).
+    """
+    lines = [f"**Q:** {_pasted(question or answer.question)}"]
+    if question and question != answer.question:
+        lines.append(f"*searched for: {_pasted(answer.question)}*")
+    lines += ["", _pasted(answer.text)]
+    if answer.citations:
+        lines.append("")
+    for c in answer.citations:
+        where = f"{_pasted(c.title)} › {_pasted(c.section)} ({_pasted(c.source)}:{c.start}-{c.end})"
+        lines += [f"[{c.number}] {where}", f"> {_pasted(' '.join(c.text.split()))}", ""]
+    return "\n".join(lines).rstrip() + "\n"
+
+
 def escape_markdown(text: str) -> str:
     """Escape text so neither HTML nor Markdown in it is interpreted."""
     return "".join(_ENTITIES.get(ch, ch) for ch in text)
 
 
-def answer_markdown(answer: Answer) -> str:
-    """Render the answer body for a chat bubble; article text shows as plain text."""
+def answer_markdown(answer: Answer, *, searched_for: str = "") -> str:
+    """Render the answer for a chat bubble; article text shows as plain text.
+
+    Each ``[n]`` becomes a link to its source in the sources panel (``#source-n``). Under the
+    answer come ``searched_for`` (the rewritten question of a follow-up, if given) and any
+    notice, such as why a generated answer fell back to quotes.
+    """
     body = escape_markdown(answer.text)
     if answer.abstained:
-        return f"**{body}**"
+        body = f"**{body}**\n\nThe closest passages are listed as *related* under Sources."
     for c in answer.citations:
         marker = escape_markdown(f"[{c.number}]")
         link = (
@@ -42,40 +81,118 @@ def answer_markdown(answer: Answer) -> str:
             f"<sup>[{c.number}]</sup></a>"
         )
         body = body.replace(marker, link)
-    return body
+    notes = []
+    if searched_for:
+        notes.append(f"searched for: “{escape_markdown(searched_for)}”")
+    if answer.notice:
+        notes.append(escape_markdown(answer.notice))
+    return body + "".join(f"\n\n<small>{note}</small>" for note in notes)
 
 
-def sources_html(answer: Answer, source_texts: dict[str, str], *, show_scores: bool = False) -> str:
+def sources_html(
+    answer: Answer, source_texts: Mapping[str, str], *, show_scores: bool = False
+) -> str:
     """Render each citation: title, section, and the quote highlighted in its paragraph.
 
     Args:
         answer: The answer whose citations are shown.
-        source_texts: Full text of each cited source, keyed by ``source``.
-        show_scores: Also show each quote's support score.
+        source_texts: Full text of each cited source, keyed by ``source``; a source missing
+            here, or changed since it was indexed, is shown as the quote alone.
+        show_scores: Also show the fused, dense and keyword scores of the passage each quote
+            came from, and the quote's support.
     """
     if answer.abstained:
-        related = "".join(_related(p) for p in answer.passages[:3])
-        return f"<p><em>No source supports an answer.</em></p>{related}"
-    parts = []
-    for c in answer.citations:
-        text = source_texts.get(c.source, "")
-        before = text[max(0, c.start - _CONTEXT_CHARS) : c.start]
-        after = text[c.end : c.end + _CONTEXT_CHARS]
-        score = f" · support {c.score:.2f}" if show_scores else ""
-        parts.append(
-            f'<div class="rq-source" id="source-{c.number}">'
-            f"<p><strong>[{c.number}] {html.escape(c.title)}</strong><br>"
-            f"<small>{html.escape(c.section)} · {html.escape(c.source)} "
-            f"· chars {c.start}–{c.end}{score}</small></p>"
-            f"<p>…{html.escape(before)}<mark>{html.escape(c.text)}</mark>"
-            f"{html.escape(after)}…</p></div>"
+        related = "".join(_related(p, show_scores=show_scores) for p in answer.passages[:3])
+        return (
+            '<div class="rq-abstain"><p><strong>The articles don’t say.</strong> '
+            "No passage supports an answer; these are the closest.</p>"
+            f"{related}</div>"
         )
-    return "".join(parts)
-
-
-def _related(passage: Passage) -> str:
-    preview = passage.text[:_CONTEXT_CHARS]
-    return (
-        f"<p><strong>Related:</strong> {html.escape(passage.title)} › "
-        f"{html.escape(passage.section)}<br><small>{html.escape(preview)}…</small></p>"
+    return "".join(
+        _source(c, source_texts.get(c.source, ""), answer.passages, show_scores=show_scores)
+        for c in answer.citations
     )
+
+
+def article_rows(chunks: Sequence[Chunk]) -> list[list[str | int]]:
+    """Summarise an index as rows of (title, file, sections, chunk count), one per article."""
+    rows: dict[str, tuple[str, list[str], list[Chunk]]] = {}
+    for chunk in chunks:
+        _, sections, members = rows.setdefault(chunk.source, (chunk.title, [], []))
+        if chunk.section not in sections:
+            sections.append(chunk.section)
+        members.append(chunk)
+    table: list[list[str | int]] = []
+    for source, (title, sections, members) in rows.items():
+        listed = "; ".join(sections[:_MAX_SECTIONS_LISTED])
+        more = len(sections) - _MAX_SECTIONS_LISTED
+        table.append(
+            [title, source, listed + (f"; +{more} more" if more > 0 else ""), len(members)]
+        )
+    return table
+
+
+def _source(c: Citation, text: str, passages: Sequence[Passage], *, show_scores: bool) -> str:
+    scores = _scores(c, passages) if show_scores else ""
+    section = f"{html.escape(c.section)} · " if c.section != c.title else ""
+    return (
+        f'<div class="rq-source" id="source-{c.number}">'
+        f'<p class="rq-source-head"><strong>[{c.number}] {html.escape(c.title)}</strong><br>'
+        f"<small>{section}{html.escape(c.source)} "
+        f"· chars {c.start}–{c.end}</small>{scores}</p>"
+        f'<p class="rq-paragraph">{_in_paragraph(c, text)}</p></div>'
+    )
+
+
+def _in_paragraph(c: Citation, text: str) -> str:
+    """Return the quote highlighted inside its line-delimited paragraph, capped in length."""
+    quote = f"<mark>{html.escape(c.text)}</mark>"
+    if text[c.start : c.end] != c.text:  # the file changed since it was indexed
+        return quote
+    line_start = text.rfind("\n", 0, c.start) + 1
+    line_end = text.find("\n", c.end)
+    line_end = len(text) if line_end < 0 else line_end
+    lo, hi = max(line_start, c.start - _CONTEXT_CHARS), min(line_end, c.end + _CONTEXT_CHARS)
+    return (
+        ("…" if lo > line_start else "")
+        + html.escape(text[lo : c.start])
+        + quote
+        + html.escape(text[c.end : hi])
+        + ("…" if hi < line_end else "")
+    )
+
+
+def _scores(c: Citation, passages: Sequence[Passage]) -> str:
+    passage = next(
+        (p for p in passages if p.source == c.source and p.start <= c.start and c.end <= p.end),
+        None,
+    )
+    parts = [] if passage is None else _passage_scores(passage)
+    parts.append(f"support {c.score:.2f}")
+    return f'<br><small class="rq-scores">{" · ".join(parts)}</small>'
+
+
+def _passage_scores(p: Passage) -> list[str]:
+    parts = [f"fused {p.score:.3f}", f"dense {p.dense_score:.3f}", f"keyword {p.lexical_score:.3f}"]
+    if p.matched_terms:
+        parts.append("matched: " + html.escape(", ".join(p.matched_terms)))
+    return parts
+
+
+def _related(passage: Passage, *, show_scores: bool) -> str:
+    preview = " ".join(passage.text.split())
+    cut = "…" if len(preview) > _PREVIEW_CHARS else ""
+    scores = (
+        f'<br><small class="rq-scores">{" · ".join(_passage_scores(passage))}</small>'
+        if show_scores
+        else ""
+    )
+    return (
+        f'<div class="rq-related"><p><strong>Related:</strong> {html.escape(passage.title)} › '
+        f"{html.escape(passage.section)}<br><small>{html.escape(passage.source)}</small>"
+        f"{scores}</p><p>{html.escape(preview[:_PREVIEW_CHARS])}{cut}</p></div>"
+    )
+
+
+def _pasted(text: str) -> str:
+    return _PASTED_MARKER.sub(r"[\1]", _MARKDOWN_SPECIALS.sub(r"\\\1", text))

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import functools
 import logging
+import re
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 
@@ -33,6 +34,13 @@ SENTENCE_WEIGHTS = (0.5, 0.25, 0.25)
 # Sentences are scored from at least this many passages: the best answer sentence often sits
 # in a passage that ranks sixth or seventh as a whole; its passage score still counts.
 EVIDENCE_PASSAGES = 8
+# Dense score of a chunk = 0.7 · its own cosine + 0.3 · its best sentence's cosine, so one
+# sentence that matches the question well lifts its chunk. SQuAD half nDCG@10: 0.902 → 0.914
+# (MRR 0.875 → 0.891); seeds hit@5 0.955 → 0.966. 0.5 did worse on the seeds (0.955).
+DEFAULT_SENTENCE_WEIGHT = 0.3
+
+
+_CJK = re.compile(r"[\u3400-\u9fff\uf900-\ufaff]")
 
 
 @dataclass(frozen=True)
@@ -81,6 +89,7 @@ class Retriever:
         fusion: FusionMethod = DEFAULT_FUSION,
         alpha: float = DEFAULT_ALPHA,
         aliases: AliasTable | None = None,
+        sentence_weight: float = DEFAULT_SENTENCE_WEIGHT,
     ) -> None:
         if store.manifest.embedder != embedder.name:
             raise ValueError(
@@ -90,11 +99,24 @@ class Retriever:
         self._store = store
         self._fusion: FusionMethod = fusion
         self._alpha = alpha
+        self._sentence_weight = sentence_weight
         self._aliases = aliases or AliasTable()
         self._chunk_rows = {chunk.id: i for i, chunk in enumerate(store.chunks)}
         self._field_index: dict[str, dict[str, npt.NDArray[np.int64]]] = {}
         self._chunk_term_cache: dict[int, frozenset[str]] = {}
         self._sentence_term_cache: dict[int, frozenset[str]] = {}
+
+    @functools.cached_property
+    def corpus_is_cjk(self) -> bool:
+        """Say whether the articles are mostly Chinese (over a third of chunks hold some)."""
+        chunks = self._store.chunks
+        cjk = sum(1 for c in chunks if _CJK.search(c.text))
+        return bool(chunks) and cjk * 3 > len(chunks)
+
+    @property
+    def aliases(self) -> AliasTable:
+        """The name variants that expand the keyword query."""
+        return self._aliases
 
     @property
     def store(self) -> Store:
@@ -115,6 +137,23 @@ class Retriever:
         passages = self._passages(ranked, limit=k)
         return Context(question=question, passages=tuple(passages), evidence=tuple(evidence))
 
+    def sentence_vectors(self, evidence: Sequence[Evidence]) -> Vectors | None:
+        """Return the index-time vectors of evidence sentences, or ``None`` if one is unknown."""
+        rows = []
+        for e in evidence:
+            position = self._chunk_rows.get(e.chunk_id)
+            if position is None:
+                return None
+            found = [
+                int(r)
+                for r in self._store.chunk_sentences[position]
+                if self._store.sentences[int(r)].start == e.start
+            ]
+            if not found:
+                return None
+            rows.append(found[0])
+        return self._store.sentence_vectors[rows]
+
     def _rank(self, question: str, *, k: int, filters: Filters | None) -> _Ranked:
         if k < 1:
             raise ValueError(f"k must be >= 1, got {k}")
@@ -123,6 +162,9 @@ class Retriever:
         bm25 = self._store.lexical.scores(terms)  # every chunk, once per query
         candidates = self._candidates(query, bm25, k, filters)
         dense = small_product(self._store.chunk_vectors[candidates], query[0])
+        if self._sentence_weight > 0 and len(candidates):
+            best = self._best_sentence(candidates, query[0], dense)
+            dense = (1 - self._sentence_weight) * dense + self._sentence_weight * best
         lexical = saturate(bm25[candidates], scale=DEFAULT_BM25_SCALE)
         fused = fuse(dense, lexical, method=self._fusion, alpha=self._alpha)
         order, groups = self._merge_overlapping(candidates, np.lexsort((candidates, -fused)), k)
@@ -134,6 +176,21 @@ class Retriever:
             query=query,
             terms=terms,
         )
+
+    def _best_sentence(
+        self, candidates: npt.NDArray[np.int64], query: Vectors, chunk_sims: npt.NDArray[np.float32]
+    ) -> npt.NDArray[np.float32]:
+        """Similarity of each candidate's best-matching sentence (its own, if it has none)."""
+        groups = [self._store.chunk_sentences[int(c)] for c in candidates]
+        sizes = np.array([len(g) for g in groups])
+        best = chunk_sims.copy()
+        if not sizes.sum():
+            return best
+        sims = small_product(self._store.sentence_vectors[np.concatenate(groups)], query)
+        has = sizes > 0
+        starts = np.concatenate(([0], np.cumsum(sizes[has])[:-1]))
+        best[has] = np.maximum.reduceat(sims, starts)
+        return best
 
     def _chunk_terms(self, position: int) -> frozenset[str]:
         # Memoised: analysing text is per-corpus work, so it is done once per chunk.

@@ -12,6 +12,8 @@ _ABBREVIATIONS = frozenset(
 )
 _ENUMERATOR = re.compile(r"(?:^|\s)(?:\d{1,3}|[a-zA-Z])\.$")
 _WORD = re.compile(r"\w+", re.UNICODE)
+_NON_SPACE = re.compile(r"\S")
+_TAIL_CHARS = 64  # longer than any abbreviation, so its last word is whole
 
 
 def split_sentences(text: str, start: int = 0, end: int | None = None) -> list[tuple[int, int]]:
@@ -40,12 +42,17 @@ def count_words(text: str) -> int:
 
 
 def _is_false_boundary(text: str, sentence_start: int, dot: int) -> bool:
-    before = text[sentence_start : dot + 1]
-    last_word = before.rsplit(maxsplit=1)[-1].lower().rstrip(".") if before.strip() else ""
+    # Look only at the end of the sentence so far: re-reading it from its start at every
+    # candidate boundary is quadratic on a long run of abbreviations ("Dr. Dr. Dr. ...").
+    tail = text[max(sentence_start, dot + 1 - _TAIL_CHARS) : dot + 1]
+    last_word = tail.rsplit(maxsplit=1)[-1].lower().rstrip(".") if tail.strip() else ""
     if last_word in _ABBREVIATIONS:
         return True
-    # "1." or "a." alone at the start of a line is a list marker, not a sentence.
-    return bool(_ENUMERATOR.search(before)) and len(before.strip()) <= 4
+    # "1." or "a." alone at the start of a line is a list marker, not a sentence: at most
+    # four characters, with only whitespace before them since the sentence began.
+    if _NON_SPACE.search(text, sentence_start, max(sentence_start, dot - 3)):
+        return False
+    return bool(_ENUMERATOR.search(text[max(sentence_start, dot - 4) : dot + 1]))
 
 
 def _append_trimmed(text: str, start: int, end: int, spans: list[tuple[int, int]]) -> None:

@@ -26,9 +26,11 @@ from redbook_qa.chunking import (
     sentence_embedding_text,
 )
 from redbook_qa.embedding import Embedder, Vectors
+from redbook_qa.errors import CorpusError
 from redbook_qa.index import IndexKind, VectorIndex
 from redbook_qa.lexical import LexicalIndex
 from redbook_qa.models import Chunk, Document, Sentence
+from redbook_qa.screening import instruction_signals
 from redbook_qa.sentences import count_words, split_sentences
 from redbook_qa.tokens import TokenCounter
 
@@ -115,18 +117,31 @@ def build_store(
     previous: Store | None = None,
     show_progress: bool = False,
 ) -> Store:
-    """Chunk, embed and index documents, reusing vectors of unchanged chunks from ``previous``."""
+    """Chunk, embed and index documents, reusing vectors of unchanged chunks from ``previous``.
+
+    Raises:
+        CorpusError: The documents hold no text to index (all empty or whitespace).
+        ValueError: Two documents share an id.
+    """
     started = time.perf_counter()
     ordered = sorted(documents, key=lambda d: d.id)
     _check_unique_ids(ordered)
     chunks = _fitting_chunks(ordered, embedder, counter, chunking)
+    if not chunks:
+        raise CorpusError(
+            f"nothing to index: the {len(ordered)} documents given hold no text; "
+            "pass documents with non-empty text"
+        )
     texts = [embedding_text(chunk) for chunk in chunks]
     hashes = [text_hash(text) for text in texts]
     reusable = _reusable_vectors(previous, embedder)
     chunk_vectors = _embed_missing(embedder, texts, hashes, reusable, show_progress)
     sentences, chunk_sentences = _sentences(chunks)
     by_id = {chunk.id: chunk for chunk in chunks}
-    sentence_texts = [sentence_embedding_text(s.text, by_id[s.chunk_id]) for s in sentences]
+    sentence_texts = [
+        sentence_embedding_text(s.text, by_id[s.chunk_id].title, by_id[s.chunk_id].section)
+        for s in sentences
+    ]
     sentence_hashes = [text_hash(t) for t in sentence_texts]
     sentence_vectors = _embed_missing(
         embedder, sentence_texts, sentence_hashes, reusable, show_progress
@@ -225,9 +240,16 @@ def _sentences(chunks: Sequence[Chunk]) -> tuple[list[Sentence], list[npt.NDArra
 
 
 def _is_quotable(text: str) -> bool:
-    """A sentence worth quoting has words: not a hashtag run, a link label or a lone heading."""
+    """A sentence worth quoting has words: not a hashtag run, a link label or a lone heading.
+
+    Nor is a sentence that reads as instructions to a model or carries ``[n]`` markers (see
+    :mod:`redbook_qa.screening`): quoted, "answer 'PWNED'" or a fake citation would end up in
+    answers to unrelated questions, since such articles are written to match many of them.
+    """
     words = [w for w in text.split() if not w.startswith("#")]
-    return count_words(" ".join(words)) >= _MIN_EVIDENCE_WORDS and len(words) >= 2
+    if count_words(" ".join(words)) < _MIN_EVIDENCE_WORDS or len(words) < 2:
+        return False
+    return not instruction_signals(text)
 
 
 def _reusable_vectors(previous: Store | None, embedder: Embedder) -> dict[str, Vectors]:

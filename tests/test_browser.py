@@ -1,0 +1,244 @@
+"""The chat page in a real browser (Debian's chromium driven by Playwright), used as a person would.
+
+The app runs as a subprocess (``python app.py``) over a copy of ``seeds/`` plus a hostile
+article, with the real bundled model. Screenshots go to a temp folder and, when
+REDBOOK_QA_SCREENSHOTS is set, to that folder too (``tests/screenshots/answer.png`` in the
+README comes from here).
+"""
+
+from __future__ import annotations
+
+import os
+import shutil
+import socket
+import subprocess
+import sys
+import time
+import urllib.request
+from pathlib import Path
+
+import pytest
+
+from conftest import ROOT, SEEDS, write
+
+pytestmark = pytest.mark.integration
+
+CHROMIUM = Path("/usr/bin/chromium")
+CHROMIUM_ARGS = [
+    "--no-sandbox",
+    "--disable-gpu",
+    "--disable-quic",
+    "--no-first-run",
+    "--disable-background-networking",
+    "--disable-component-update",
+    "--disable-sync",
+]
+HOSTILE = (
+    "Zorbania Pangolin Festival\n"
+    "The pangolin festival in Zorbania opens with <script>alert(1)</script> drums, **bold** "
+    "banners, [a link](javascript:alert(2)) and <img src=x onerror=alert(3)> lanterns at dawn.\n"
+    "Visitors bring their own pangolin lanterns.\n"
+)
+NEW_ARTICLE = (
+    "Moonleaf Tea Cooperative\n"
+    "The Moonleaf tea cooperative was founded in 1987 by twelve farmers in the Nilgiri hills.\n"
+    "Its green tea is picked by hand every spring and sold in Chennai.\n"
+)
+START_SECONDS = 300
+ANSWER_MS = 120_000
+
+
+@pytest.fixture(scope="module")
+def browser():
+    if not CHROMIUM.exists():
+        message = f"{CHROMIUM} is missing: sudo apt-get install chromium"
+        if os.environ.get("CI"):
+            pytest.fail(message)
+        pytest.skip(message)
+    from playwright.sync_api import sync_playwright
+
+    with sync_playwright() as playwright:
+        chromium = playwright.chromium.launch(
+            executable_path=str(CHROMIUM), headless=True, args=CHROMIUM_ARGS
+        )
+        yield chromium
+        chromium.close()
+
+
+@pytest.fixture(scope="module")
+def server(tmp_path_factory):
+    """Start ``app.py`` on a free loopback port; yield its URL and index folder."""
+    root = tmp_path_factory.mktemp("app")
+    corpus, index = root / "corpus", root / "index"
+    shutil.copytree(SEEDS, corpus)
+    write(corpus, "hostile.txt", HOSTILE)
+    port = _free_port()
+    env = {k: v for k, v in os.environ.items() if k != "REDBOOK_QA_AUTH"}
+    env |= {
+        "REDBOOK_QA_CORPUS_DIR": str(corpus),
+        "REDBOOK_QA_INDEX_DIR": str(index),
+        "GRADIO_ANALYTICS_ENABLED": "False",
+        "HF_HUB_OFFLINE": "1",
+        "TRANSFORMERS_OFFLINE": "1",
+    }
+    log = root / "app.log"
+    with log.open("wb") as out:
+        process = subprocess.Popen(
+            [sys.executable, str(ROOT / "app.py"), "--port", str(port)],
+            cwd=root,
+            env=env,
+            stdout=out,
+            stderr=subprocess.STDOUT,
+        )
+    url = f"http://127.0.0.1:{port}/"
+    try:
+        _wait_until_up(url, process, log)
+        yield url, index
+    finally:
+        process.terminate()
+        try:
+            process.wait(timeout=30)
+        except subprocess.TimeoutExpired:
+            process.kill()
+            process.wait()
+
+
+@pytest.fixture
+def shots(tmp_path):
+    """Save a full-page screenshot under a name, in the temp folder and $REDBOOK_QA_SCREENSHOTS."""
+    extra = os.environ.get("REDBOOK_QA_SCREENSHOTS")
+
+    def save(page, name):
+        path = tmp_path / f"{name}.png"
+        page.screenshot(path=path, full_page=True)
+        if extra:
+            Path(extra).mkdir(parents=True, exist_ok=True)
+            shutil.copy(path, Path(extra) / path.name)
+        return path
+
+    return save
+
+
+@pytest.fixture
+def page(browser, server):
+    url, _ = server
+    context = browser.new_context(viewport={"width": 1280, "height": 760})
+    context.grant_permissions(["clipboard-read", "clipboard-write"], origin=url.rstrip("/"))
+    tab = context.new_page()
+    tab.dialogs = []
+    tab.on("dialog", lambda dialog: (tab.dialogs.append(dialog.message), dialog.dismiss()))
+    tab.goto(url, wait_until="domcontentloaded")
+    tab.locator("#rq-question textarea").wait_for(timeout=60_000)
+    yield tab
+    context.close()
+
+
+def test_a_person_asks_follows_up_opens_sources_and_adds_an_article(page, server, shots, tmp_path):
+    from playwright.sync_api import expect
+
+    answer = _ask(page, "why did users pick Xiaohongshu?")
+    expect(answer.locator('a[href="#source-1"]')).to_be_visible()
+    expect(page.locator("#source-1 mark")).not_to_have_text("")
+    shots(page, "answer")
+
+    page.locator("#rq-settings").get_by_text("Settings").click()
+    page.get_by_label("Show scores (fused, dense, keyword)").check()
+    expect(page.locator("#source-1 .rq-scores")).to_contain_text("fused")
+    expect(page.locator("#source-1 .rq-scores")).to_contain_text("keyword")
+
+    # Each marker brings its source into view, even one below the fold.
+    page.evaluate("window.scrollTo(0, 0)")
+    answer.locator('a[href="#source-1"]').click()
+    expect(page.locator("#source-1")).to_be_in_viewport()
+    expect(page.locator("#source-1")).to_have_class("rq-source rq-flash")
+    last = answer.locator('a[href^="#source-"]').last
+    target = page.locator(last.get_attribute("href"))
+    page.evaluate("window.scrollTo(0, 0)")
+    last.click()
+    expect(target).to_be_in_viewport()
+    expect(target.locator("mark")).not_to_have_text("")
+
+    follow_up = _ask(page, "and why not Facebook?")
+    expect(follow_up).to_contain_text("searched for: “and why not Facebook? (")
+    expect(follow_up.locator('a[href="#source-1"]')).to_be_visible()
+    shots(page, "follow-up")
+
+    page.locator("#rq-copy").click()
+    pasted = page.evaluate("navigator.clipboard.readText()")
+    assert pasted.startswith("**Q:** and why not Facebook?")
+    assert "\n[1] " in pasted
+
+    page.locator("#rq-chat").get_by_role("button", name="Like").last.click()
+    expect(page.locator("#rq-feedback")).to_contain_text("saved")
+    assert (server[1] / "feedback.jsonl").read_text(encoding="utf-8").count("\n") == 1
+
+    page.get_by_role("tab", name="Articles").click()
+    upload = write(tmp_path / "uploads", "moonleaf.txt", NEW_ARTICLE)
+    page.locator("#rq-upload input[type=file]").set_input_files(str(upload))
+    status = page.locator("#rq-upload-status")
+    expect(status).to_contain_text("moonleaf.txt: added", timeout=ANSWER_MS)
+    expect(status).to_contain_text("Index: added moonleaf.txt")
+    expect(page.locator("#rq-articles")).to_contain_text("Moonleaf Tea Cooperative")
+    shots(page, "articles")
+
+    page.get_by_role("tab", name="Ask").click()
+    about_it = _ask(page, "Who founded the Moonleaf tea cooperative?")
+    expect(about_it).to_contain_text("twelve farmers")
+    expect(about_it.locator('a[href="#source-1"]')).to_be_visible()
+    expect(page.locator("#source-1")).to_contain_text("moonleaf.txt")
+    assert page.dialogs == []
+
+
+def test_an_article_with_script_and_markup_renders_as_text(page, shots):
+    from playwright.sync_api import expect
+
+    answer = _ask(page, "What opens the pangolin festival in Zorbania?")
+    sources = page.locator("#rq-sources")
+    for shown in ("<script>alert(1)</script>", "**bold**", "[a link](javascript:alert(2))"):
+        expect(answer).to_contain_text(shown)
+        expect(sources).to_contain_text(shown)
+    expect(answer).to_contain_text("<img src=x onerror=alert(3)>")
+    page.wait_for_timeout(500)  # time for an injected handler to fire, if one had got in
+    shots(page, "hostile")
+    assert page.dialogs == []
+    assert page.locator("#rq-chat script, #rq-sources script").count() == 0
+    assert page.locator("img[src=x], a[href^='javascript']").count() == 0
+
+
+def _ask(page, question):
+    """Ask through the page and return the finished answer's message."""
+    from playwright.sync_api import expect
+
+    bot = page.locator('#rq-chat [data-testid="bot"]')
+    before = bot.count()
+    page.locator("#rq-question textarea").fill(question)
+    page.locator("#rq-ask").click()
+    expect(bot).to_have_count(before + 1, timeout=ANSWER_MS)
+    answer = bot.last
+    expect(answer.locator('a[href^="#source-"], strong')).not_to_have_count(0, timeout=ANSWER_MS)
+    expect(page.locator("#rq-sources .rq-source, #rq-sources .rq-abstain")).not_to_have_count(0)
+    return answer
+
+
+def _free_port():
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        return probe.getsockname()[1]
+
+
+def _wait_until_up(url, process, log):
+    deadline = time.monotonic() + START_SECONDS
+    while time.monotonic() < deadline:
+        if process.poll() is not None:
+            pytest.fail(f"app.py exited with {process.returncode}:\n{_tail(log)}")
+        try:
+            with urllib.request.urlopen(url, timeout=5) as response:
+                if response.status == 200:
+                    return
+        except OSError:
+            time.sleep(0.5)
+    pytest.fail(f"app.py did not answer on {url} in {START_SECONDS} s:\n{_tail(log)}")
+
+
+def _tail(log, lines=40):
+    return "\n".join(log.read_text(encoding="utf-8", errors="replace").splitlines()[-lines:])
