@@ -12,6 +12,7 @@ from typing import Literal
 from redbook_qa.aliases import AliasTable, load_aliases
 from redbook_qa.answering import Answerer, ExtractiveAnswerer, StreamingAnswerer
 from redbook_qa.config import Settings
+from redbook_qa.conversation import rewrite_with_llm, standalone_question
 from redbook_qa.corpus import load_corpus
 from redbook_qa.embedding import Embedder, HashEmbedder, SentenceTransformerEmbedder
 from redbook_qa.errors import IndexMismatchError, RedbookQAError
@@ -259,6 +260,17 @@ class RedbookQA:
             yield from answerer.stream(query, context)
         else:
             yield answerer.answer(query, context)
+
+    def standalone(self, question: str, earlier: Sequence[str]) -> str:
+        """Rewrite a follow-up into a standalone question, given the earlier user questions.
+
+        Deterministic by default; with an LLM configured, the model rewrites it, checked (see
+        :func:`redbook_qa.conversation.rewrite_with_llm`).
+        """
+        client = getattr(self.llm_answerer, "client", None)
+        if client is None:
+            return standalone_question(question, earlier)
+        return rewrite_with_llm(question, earlier, client)
 
     def _answerer(self, mode: Mode | None) -> Answerer:
         mode = mode or self.default_mode

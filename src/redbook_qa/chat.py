@@ -15,7 +15,6 @@ from pathlib import Path
 from typing import Any, cast
 
 from redbook_qa.api import Mode, RedbookQA
-from redbook_qa.conversation import standalone_question
 from redbook_qa.errors import RedbookQAError
 from redbook_qa.feedback import Feedback, FeedbackLog, Rating
 from redbook_qa.models import Answer
@@ -97,7 +96,7 @@ class ChatSession:
         earlier = [t.question for t in turns] or [
             _message_text(m) for m in history if m.get("role") == "user"
         ]
-        searched = standalone_question(question, earlier) if question else question
+        searched = self.qa.standalone(question, earlier) if question else question
         shown = [*history, _user(message)]
         yield Reply([*shown, _assistant("…")], _SEARCHING, "", turns)
         draft = ""
