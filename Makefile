@@ -11,7 +11,7 @@ export TRANSFORMERS_OFFLINE := 1
 export TOKENIZERS_PARALLELISM := false
 
 .DEFAULT_GOAL := help
-.PHONY: help install install-local run-local-llm run index app test check lint fmt typecheck eval eval-llm calibrate-grounding eval-squad calibrate bench clean
+.PHONY: help browser install install-local run-local-llm run index app test check lint fmt typecheck eval eval-llm calibrate-grounding eval-squad calibrate bench clean
 
 help: ## list the targets
 	@grep -E '^[a-zA-Z_-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  %-20s %s\n", $$1, $$2}'
@@ -47,7 +47,14 @@ app: run ## same as run
 index: install ## build or refresh the index of seeds/ into embeddings/
 	$(VENV)/bin/redbook-qa -v index
 
-test: install install-local ## lint, type-check and run the whole test suite (real model, FAISS, tiktoken)
+# tests/test_browser.py drives Debian's chromium through the pip playwright driver (never
+# `playwright install`, which downloads a browser): install the Debian package when missing.
+browser: ## install Debian's chromium for the browser test if it is missing (apt; sudo when not root)
+	@command -v chromium >/dev/null || { \
+		SUDO=""; if [ "$$(id -u)" -ne 0 ] && command -v sudo >/dev/null; then SUDO=sudo; fi; \
+		$$SUDO apt-get update -qq && $$SUDO apt-get install -y -qq chromium; }
+
+test: install install-local browser ## lint, type-check and run the whole test suite (real model, FAISS, tiktoken, LLM server, browser)
 	$(VENV)/bin/ruff check src tests app.py benchmarks evals
 	$(VENV)/bin/ruff format --check src tests app.py benchmarks evals
 	$(VENV)/bin/mypy
