@@ -166,3 +166,19 @@ def test_reader_sees_the_old_or_the_new_corpus_never_a_mix(
     assert all(count in allowed and count == n for count, n in seen), set(seen)
     assert {count for count, _ in seen} == allowed  # the reader did overlap the writes
     assert pg_store.count_chunks() == len(small.chunks)
+
+
+def test_the_seeds_eval_gives_the_same_figures_on_both_stores(pg_url, seeds_qa, embedder):
+    from redbook_qa.api import RedbookQA
+    from redbook_qa.evals import load_cases, run_evals
+
+    corpus = seeds_qa.settings.corpus_dir
+    settings = seeds_qa.settings.model_copy(update={"store": pg_url})
+    built = RedbookQA.from_dir(corpus, settings=settings, embedder=embedder)  # builds, saves
+    shared = RedbookQA.from_dir(corpus, settings=settings, embedder=embedder)  # loads it back
+    assert shared.store.manifest == built.store.manifest
+    cases = load_cases(ROOT / "evals" / "questions.jsonl")
+    on_faiss = run_evals(seeds_qa, cases, corpus).summary
+    on_postgres = run_evals(shared, cases, corpus).summary
+    for name in ("hit@5", "mrr@10", "keyword_accuracy", "abstention_recall", "citation_precision"):
+        assert on_postgres[name] == on_faiss[name], name

@@ -15,7 +15,7 @@ from redbook_qa.config import Settings
 from redbook_qa.conversation import rewrite_with_llm, standalone_question
 from redbook_qa.corpus import load_corpus
 from redbook_qa.embedding import Embedder, HashEmbedder, SentenceTransformerEmbedder
-from redbook_qa.errors import IndexMismatchError, RedbookQAError
+from redbook_qa.errors import IndexMismatchError, IndexNotFoundError, RedbookQAError
 from redbook_qa.models import Answer, Context, CorpusChange, Document, Passage
 from redbook_qa.persist import load_store, save_store, write_lock
 from redbook_qa.retrieval import Filters, Retriever
@@ -105,7 +105,9 @@ class RedbookQA:
         """
         settings = settings or Settings()
         embedder = embedder or _embedder(settings)
-        if index_dir is None:
+        if settings.store is not None:
+            store = _open_or_rebuild_pg(settings.store, documents, embedder, settings)
+        elif index_dir is None:
             store = _build(documents, embedder, settings, previous=None)
         else:
             store = _open_or_rebuild(Path(index_dir), documents, embedder, settings)
@@ -179,7 +181,11 @@ class RedbookQA:
             )
             if not change:
                 return change.model_copy(update={"n_chunks": self.store.manifest.n_chunks})
-            if self.index_dir is None:
+            if self.settings.store is not None:
+                store = _open_or_rebuild_pg(
+                    self.settings.store, documents, self.embedder, self.settings
+                )
+            elif self.index_dir is None:
                 store = _build(documents, self.embedder, self.settings, previous=self.store)
             else:
                 store = _open_or_rebuild(self.index_dir, documents, self.embedder, self.settings)
@@ -374,6 +380,25 @@ def _open_or_rebuild(
         store = _build(documents, embedder, settings, previous=latest)
         save_store(store, root)
         return store
+
+
+def _open_or_rebuild_pg(
+    url: str, documents: Sequence[Document], embedder: Embedder, settings: Settings
+) -> Store:
+    """Use the index kept in PostgreSQL if it is fresh; else build it and save it there."""
+    from redbook_qa.pgstore import PgVectorStore
+
+    pg = PgVectorStore(url)
+    wanted = corpus_fingerprint(fingerprint(documents))
+    try:
+        previous: Store | None = pg.load()
+    except IndexNotFoundError:
+        previous = None
+    if previous is not None and _is_fresh(previous, wanted, embedder, settings):
+        return previous
+    store = _build(documents, embedder, settings, previous=previous)
+    pg.save(store)  # one transaction: other processes see the old index or this one
+    return store
 
 
 def _try_load(root: Path) -> Store | None:

@@ -36,6 +36,9 @@ class Settings(BaseSettings):
 
     corpus_dir: Path = Field(default_factory=lambda: _default_dir("seeds"))
     index_dir: Path = Field(default_factory=lambda: _default_dir("embeddings"))
+    # A PostgreSQL URL (postgresql://…) keeps the index in PostgreSQL + pgvector instead of
+    # index_dir, shared by every process that opens it (extra "pg"; see redbook_qa.pgstore).
+    store: str | None = None
     embedding_model: str = BUNDLED_MODEL
     device: str | None = None
     encoding: str = DEFAULT_ENCODING
