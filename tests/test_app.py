@@ -41,16 +41,7 @@ class _QuoteBestMatch:
 
     def answer(self, question, context):
         best = max(context.evidence, key=lambda e: e.coverage)
-        citation = Citation(
-            number=1,
-            source=best.source,
-            title=best.title,
-            section=best.section,
-            text=best.text,
-            start=best.start,
-            end=best.end,
-            score=best.score,
-        )
+        citation = Citation.quoting(best, 1)
         return Answer(
             question=question,
             text=f"{best.text} [1]",

@@ -105,12 +105,8 @@ class RedbookQA:
         """
         settings = settings or Settings()
         embedder = embedder or _embedder(settings)
-        if settings.store is not None:
-            store = _open_or_rebuild_pg(settings.store, documents, embedder, settings)
-        elif index_dir is None:
-            store = _build(documents, embedder, settings, previous=None)
-        else:
-            store = _open_or_rebuild(Path(index_dir), documents, embedder, settings)
+        folder = None if index_dir is None else Path(index_dir)
+        store = _index(documents, embedder, settings, folder, previous=None)
         return cls(store, embedder, settings=settings)
 
     @classmethod
@@ -181,14 +177,9 @@ class RedbookQA:
             )
             if not change:
                 return change.model_copy(update={"n_chunks": self.store.manifest.n_chunks})
-            if self.settings.store is not None:
-                store = _open_or_rebuild_pg(
-                    self.settings.store, documents, self.embedder, self.settings
-                )
-            elif self.index_dir is None:
-                store = _build(documents, self.embedder, self.settings, previous=self.store)
-            else:
-                store = _open_or_rebuild(self.index_dir, documents, self.embedder, self.settings)
+            store = _index(
+                documents, self.embedder, self.settings, self.index_dir, previous=self.store
+            )
             self._install(store, None)
             return change.model_copy(update={"n_chunks": store.manifest.n_chunks})
 
@@ -362,6 +353,26 @@ def _build(
         previous=previous,
         show_progress=settings.show_progress,
     )
+
+
+def _index(
+    documents: Sequence[Document],
+    embedder: Embedder,
+    settings: Settings,
+    index_dir: Path | None,
+    *,
+    previous: Store | None,
+) -> Store:
+    """Bring the index of ``documents`` up to date where it lives, and return it.
+
+    In PostgreSQL when ``settings.store`` names one, else in ``index_dir``, else only in
+    memory (reusing the vectors of ``previous``).
+    """
+    if settings.store is not None:
+        return _open_or_rebuild_pg(settings.store, documents, embedder, settings)
+    if index_dir is None:
+        return _build(documents, embedder, settings, previous=previous)
+    return _open_or_rebuild(index_dir, documents, embedder, settings)
 
 
 def _open_or_rebuild(

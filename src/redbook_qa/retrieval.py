@@ -51,6 +51,7 @@ class _Ranked:
     lexical: npt.NDArray[np.float32]
     query: Vectors
     terms: list[str]
+    sentence_sims: dict[int, float]  # cosine to the query of every candidate chunk's sentences
 
 
 @functools.lru_cache(maxsize=1)
@@ -162,8 +163,11 @@ class Retriever:
         bm25 = self._store.lexical.scores(terms)  # every chunk, once per query
         candidates = self._candidates(query, bm25, k, filters)
         dense = small_product(self._store.chunk_vectors[candidates], query[0])
-        if self._sentence_weight > 0 and len(candidates):
-            best = self._best_sentence(candidates, query[0], dense)
+        groups_rows = [self._store.chunk_sentences[int(c)] for c in candidates]
+        rows = np.concatenate(groups_rows) if groups_rows else np.zeros(0, dtype=np.int64)
+        sims = small_product(self._store.sentence_vectors[rows], query[0])
+        if self._sentence_weight > 0 and len(rows):
+            best = _best_sentence(dense, np.array([len(g) for g in groups_rows]), sims)
             dense = (1 - self._sentence_weight) * dense + self._sentence_weight * best
         lexical = saturate(bm25[candidates], scale=DEFAULT_BM25_SCALE)
         fused = fuse(dense, lexical, method=self._fusion, alpha=self._alpha)
@@ -175,22 +179,9 @@ class Retriever:
             lexical=lexical[order],
             query=query,
             terms=terms,
+            # Evidence sentences belong to candidate chunks: _evidence reuses these.
+            sentence_sims=dict(zip(rows.tolist(), sims.tolist(), strict=True)),
         )
-
-    def _best_sentence(
-        self, candidates: npt.NDArray[np.int64], query: Vectors, chunk_sims: npt.NDArray[np.float32]
-    ) -> npt.NDArray[np.float32]:
-        """Similarity of each candidate's best-matching sentence (its own, if it has none)."""
-        groups = [self._store.chunk_sentences[int(c)] for c in candidates]
-        sizes = np.array([len(g) for g in groups])
-        best = chunk_sims.copy()
-        if not sizes.sum():
-            return best
-        sims = small_product(self._store.sentence_vectors[np.concatenate(groups)], query)
-        has = sizes > 0
-        starts = np.concatenate(([0], np.cumsum(sizes[has])[:-1]))
-        best[has] = np.maximum.reduceat(sims, starts)
-        return best
 
     def _chunk_terms(self, position: int) -> frozenset[str]:
         # Memoised: analysing text is per-corpus work, so it is done once per chunk.
@@ -321,7 +312,7 @@ class Retriever:
         if not rows:
             return []
         order = list(rows)
-        similarity = small_product(store.sentence_vectors[order], ranked.query[0])
+        similarity = [ranked.sentence_sims[row] for row in order]
         question_terms = self._aliases.canonicalize(ranked.terms)
         weights = {term: store.lexical.idf(term) for term in question_terms}
         total = sum(weights.values())
@@ -338,6 +329,22 @@ class Retriever:
             )
         evidence.sort(key=lambda e: (-e.score, e.source, e.start))
         return evidence
+
+
+def _best_sentence(
+    chunk_sims: npt.NDArray[np.float32],
+    sizes: npt.NDArray[np.int64],
+    sentence_sims: npt.NDArray[np.float32],
+) -> npt.NDArray[np.float32]:
+    """Each chunk's best sentence similarity (its own, if it has no sentence).
+
+    ``sentence_sims`` holds the chunks' sentences one chunk after another, ``sizes`` of each.
+    """
+    best = chunk_sims.copy()
+    has = sizes > 0
+    starts = np.concatenate(([0], np.cumsum(sizes[has])[:-1]))
+    best[has] = np.maximum.reduceat(sentence_sims, starts)
+    return best
 
 
 def _union(chunks: list[Chunk]) -> tuple[int, str]:
