@@ -31,6 +31,7 @@ import sys
 import tempfile
 import time
 from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
 from typing import cast
 
@@ -124,6 +125,24 @@ def bench_kind(workdir: Path, kind: str, k: int) -> dict[str, object]:
     }
 
 
+def held_out(points: Matrix, n: int, k: int) -> tuple[Matrix, Matrix, npt.NDArray[np.int64]]:
+    """Split off the rows after n as queries; return corpus, queries and their exact top k."""
+    base, queries = points[:n], points[n:]
+    _, truth = faiss.knn(queries, base, k, metric=faiss.METRIC_INNER_PRODUCT)
+    return base, queries, truth
+
+
+@contextmanager
+def worker_dir(base: Matrix, queries: Matrix, truth: npt.NDArray[np.int64]) -> Iterator[Path]:
+    """A temporary directory holding the arrays `bench_kind` reads."""
+    with tempfile.TemporaryDirectory() as scratch:
+        workdir = Path(scratch)
+        for name, array in (("base", base), ("queries", queries), ("truth", truth)):
+            np.save(workdir / f"{name}.npy", array)
+        del base, queries, truth  # the caller may free them while workers run
+        yield workdir
+
+
 def run_worker(workdir: Path, kind: str, k: int) -> dict[str, object]:
     command = [sys.executable, __file__, "--worker", str(workdir), kind, str(k)]
     done = subprocess.run(command, check=True, capture_output=True, text=True)
@@ -175,12 +194,8 @@ def main() -> None:
                 points = make_clustered(
                     total, args.dim, rng, n_clusters=clusters, spread=args.spread
                 )
-            base, queries = points[:n], points[n:]
-            _, truth = faiss.knn(queries, base, args.k, metric=faiss.METRIC_INNER_PRODUCT)
-            with tempfile.TemporaryDirectory() as scratch:
-                workdir = Path(scratch)
-                for name, array in (("base", base), ("queries", queries), ("truth", truth)):
-                    np.save(workdir / f"{name}.npy", array)
+            base, queries, truth = held_out(points, n, args.k)
+            with worker_dir(base, queries, truth) as workdir:
                 del points, base, queries
                 for kind in args.kinds:
                     row = format_row(data, n, run_worker(workdir, kind, args.k))

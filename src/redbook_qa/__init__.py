@@ -25,7 +25,7 @@ __version__ = "0.1.0"
 if TYPE_CHECKING:
     from redbook_qa.api import RedbookQA
     from redbook_qa.config import Settings
-    from redbook_qa.retrieval import Filters
+    from redbook_qa.vectorstore import Filters
 
 __all__ = [
     "Answer",

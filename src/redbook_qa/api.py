@@ -7,7 +7,7 @@ import threading
 import unicodedata
 from collections.abc import Iterator, Sequence
 from pathlib import Path
-from typing import Literal
+from typing import TYPE_CHECKING, Literal
 
 from redbook_qa.aliases import AliasTable, load_aliases
 from redbook_qa.answering import Answerer, ExtractiveAnswerer, StreamingAnswerer
@@ -18,10 +18,21 @@ from redbook_qa.embedding import Embedder, HashEmbedder, SentenceTransformerEmbe
 from redbook_qa.errors import IndexMismatchError, IndexNotFoundError, RedbookQAError
 from redbook_qa.models import Answer, Context, CorpusChange, Document, Passage
 from redbook_qa.persist import load_store, save_store, write_lock
-from redbook_qa.retrieval import Filters, Retriever
-from redbook_qa.store import ChunkingParams, Store, build_store, corpus_fingerprint, fingerprint
+from redbook_qa.retrieval import Retriever
+from redbook_qa.store import (
+    ChunkingParams,
+    Manifest,
+    Store,
+    build_store,
+    corpus_fingerprint,
+    fingerprint,
+)
 from redbook_qa.tokens import TiktokenCounter
 from redbook_qa.translation import has_cjk, strip_cjk, translate_query
+from redbook_qa.vectorstore import Filters, VectorStore
+
+if TYPE_CHECKING:
+    from redbook_qa.pgstore import PgVectorStore
 
 logger = logging.getLogger(__name__)
 
@@ -45,7 +56,7 @@ class RedbookQA:
 
     def __init__(
         self,
-        store: Store,
+        store: VectorStore,
         embedder: Embedder,
         *,
         answerer: Answerer | None = None,
@@ -183,7 +194,7 @@ class RedbookQA:
             self._install(store, None)
             return change.model_copy(update={"n_chunks": store.manifest.n_chunks})
 
-    def _install(self, store: Store, aliases: AliasTable | None) -> None:
+    def _install(self, store: VectorStore, aliases: AliasTable | None) -> None:
         retriever = Retriever(
             self.embedder,
             store,
@@ -196,8 +207,8 @@ class RedbookQA:
         self._state = (store, retriever)
 
     @property
-    def store(self) -> Store:
-        """The index in use."""
+    def store(self) -> VectorStore:
+        """The index in use: in this process, or in PostgreSQL (``settings.store``)."""
         return self._state[0]
 
     @property
@@ -211,10 +222,20 @@ class RedbookQA:
         return self.retriever.aliases
 
     def save(self, directory: Path | str) -> Path:
-        """Save the index atomically; return the folder of the generation written."""
+        """Save the index atomically; return the folder of the generation written.
+
+        Raises:
+            ValueError: The index lives in PostgreSQL (it is saved there as it is built).
+        """
+        store = self.store
+        if not isinstance(store, Store):
+            raise ValueError(
+                "this index lives in PostgreSQL and is saved there as it is built; to also "
+                "keep a folder copy, open the corpus without REDBOOK_QA_STORE and save that"
+            )
         root = Path(directory)
         with write_lock(root):
-            return save_store(self.store, root)
+            return save_store(store, root)
 
     def retrieve(
         self, question: str, k: int = 5, *, filters: Filters | None = None
@@ -361,17 +382,26 @@ def _index(
     settings: Settings,
     index_dir: Path | None,
     *,
-    previous: Store | None,
-) -> Store:
+    previous: VectorStore | None,
+) -> VectorStore:
     """Bring the index of ``documents`` up to date where it lives, and return it.
 
     In PostgreSQL when ``settings.store`` names one, else in ``index_dir``, else only in
     memory (reusing the vectors of ``previous``).
     """
     if settings.store is not None:
-        return _open_or_rebuild_pg(settings.store, documents, embedder, settings)
+        from redbook_qa.pgstore import PgVectorStore
+
+        # A refresh keeps the store (and its pooled connections) it already has.
+        pg = (
+            previous
+            if isinstance(previous, PgVectorStore)
+            else PgVectorStore(settings.store, schema=settings.store_schema)
+        )
+        return _open_or_rebuild_pg(pg, documents, embedder, settings)
     if index_dir is None:
-        return _build(documents, embedder, settings, previous=previous)
+        kept = previous if isinstance(previous, Store) else None
+        return _build(documents, embedder, settings, previous=kept)
     return _open_or_rebuild(index_dir, documents, embedder, settings)
 
 
@@ -380,11 +410,11 @@ def _open_or_rebuild(
 ) -> Store:
     wanted = corpus_fingerprint(fingerprint(documents))
     previous = _try_load(root)
-    if previous is not None and _is_fresh(previous, wanted, embedder, settings):
+    if previous is not None and _is_fresh(previous.manifest, wanted, embedder, settings):
         return previous
     with write_lock(root):
         latest = _try_load(root)  # another process may have rebuilt while we waited
-        if latest is not None and _is_fresh(latest, wanted, embedder, settings):
+        if latest is not None and _is_fresh(latest.manifest, wanted, embedder, settings):
             return latest
         reason = "missing" if latest is None else "stale"
         logger.info("index in %s is %s; building it", root, reason)
@@ -394,22 +424,36 @@ def _open_or_rebuild(
 
 
 def _open_or_rebuild_pg(
-    url: str, documents: Sequence[Document], embedder: Embedder, settings: Settings
-) -> Store:
-    """Use the index kept in PostgreSQL if it is fresh; else build it and save it there."""
-    from redbook_qa.pgstore import PgVectorStore
+    pg: PgVectorStore, documents: Sequence[Document], embedder: Embedder, settings: Settings
+) -> PgVectorStore:
+    """Search the index kept in PostgreSQL if it is fresh; else build it and save it there.
 
-    pg = PgVectorStore(url)
+    Nothing is loaded into this process: questions are answered by querying PostgreSQL.
+    Tables of an older redbook_qa are migrated in place first.
+    """
+    pg.migrate()
     wanted = corpus_fingerprint(fingerprint(documents))
+    if _pg_is_fresh(pg, wanted, embedder, settings):
+        return pg
+    with pg.building():
+        # Replicas starting together wait here; the first builds, the others find it fresh.
+        if _pg_is_fresh(pg, wanted, embedder, settings):
+            return pg
+        try:
+            previous: Store | None = pg.load()  # to reuse the vectors of unchanged chunks
+        except IndexNotFoundError:
+            previous = None
+        store = _build(documents, embedder, settings, previous=previous)
+        pg.save(store)  # one transaction: readers see the old index or this one
+    return pg
+
+
+def _pg_is_fresh(pg: PgVectorStore, wanted: str, embedder: Embedder, settings: Settings) -> bool:
     try:
-        previous: Store | None = pg.load()
+        manifest = pg.manifest
     except IndexNotFoundError:
-        previous = None
-    if previous is not None and _is_fresh(previous, wanted, embedder, settings):
-        return previous
-    store = _build(documents, embedder, settings, previous=previous)
-    pg.save(store)  # one transaction: other processes see the old index or this one
-    return store
+        return False
+    return _is_fresh(manifest, wanted, embedder, settings)
 
 
 def _try_load(root: Path) -> Store | None:
@@ -421,8 +465,7 @@ def _try_load(root: Path) -> Store | None:
         return None
 
 
-def _is_fresh(store: Store, wanted: str, embedder: Embedder, settings: Settings) -> bool:
-    manifest = store.manifest
+def _is_fresh(manifest: Manifest, wanted: str, embedder: Embedder, settings: Settings) -> bool:
     return (
         manifest.corpus_fingerprint == wanted
         and manifest.embedder == embedder.name
@@ -431,7 +474,7 @@ def _is_fresh(store: Store, wanted: str, embedder: Embedder, settings: Settings)
     )
 
 
-def _aliases_for(store: Store, settings: Settings) -> AliasTable:
+def _aliases_for(store: VectorStore, settings: Settings) -> AliasTable:
     table = AliasTable(DEFAULT_ALIASES)
     for group in store.manifest.aliases:
         table.add(group)

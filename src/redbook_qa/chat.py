@@ -137,7 +137,7 @@ class ChatSession:
 
     def articles(self) -> list[list[str | int]]:
         """List the indexed articles: title, file, sections, chunk count."""
-        return article_rows(self.qa.store.chunks)
+        return article_rows(self.qa.store.all_chunks())
 
     def upload(self, paths: Sequence[Path | str] | None) -> str:
         """Add uploaded files to the corpus, update the index, and say what changed (Markdown).

@@ -1,9 +1,10 @@
-"""The ``redbook-qa`` command line: ``index``, ``ask``, ``serve``, ``eval`` and ``eval-beir``."""
+"""The ``redbook-qa`` command line: index, ask, serve (the page), api (JSON), eval, eval-beir."""
 
 from __future__ import annotations
 
 import argparse
 import logging
+import os
 import sys
 from collections.abc import Iterator, Mapping, Sequence
 from contextlib import contextmanager
@@ -14,6 +15,7 @@ from redbook_qa.errors import RedbookQAError
 
 if TYPE_CHECKING:
     from redbook_qa.api import RedbookQA
+    from redbook_qa.embedding import Embedder
 
 
 def main(argv: Sequence[str] | None = None) -> int:
@@ -39,6 +41,22 @@ def _parser() -> argparse.ArgumentParser:
     index = commands.add_parser("index", help="build or refresh the index of a folder")
     index.add_argument("corpus", nargs="?", type=Path, help="articles folder (default: seeds/)")
     index.add_argument("--index-dir", type=Path, help="where to write it (default: embeddings/)")
+    index.add_argument(
+        "--ray",
+        action="store_true",
+        help='embed on a local Ray cluster (pip install "redbook_qa[scale]")',
+    )
+    index.add_argument(
+        "--ray-address",
+        metavar="ADDR",
+        help="embed on a running Ray cluster: auto, host:6379 or ray://host:10001",
+    )
+    index.add_argument(
+        "--ray-workers",
+        type=int,
+        metavar="N",
+        help="model copies on the cluster (default: one per GPU, else 2)",
+    )
     index.set_defaults(run=_index)
 
     ask = commands.add_parser("ask", help="answer a question with citations")
@@ -52,10 +70,21 @@ def _parser() -> argparse.ArgumentParser:
     ask.set_defaults(run=_ask)
 
     serve = commands.add_parser("serve", help="open the chat page")
-    serve.add_argument("--host", default="127.0.0.1")
-    serve.add_argument("--port", type=int, default=7860)
-    _add_llm_flags(serve)
+    api = commands.add_parser("api", help="serve the JSON HTTP API (/ask, /retrieve, /health)")
+    for server, port in ((serve, 7860), (api, 8000)):
+        server.add_argument("--host", default="127.0.0.1")
+        server.add_argument("--port", type=int, default=port)
+        server.add_argument(
+            "--auth",
+            metavar="USER:PASSWORD",
+            default=os.environ.get("REDBOOK_QA_AUTH"),
+            help="ask for this login (default: $REDBOOK_QA_AUTH; none on loopback)",
+        )
+        server.add_argument("--corpus", type=Path, help="articles folder (default: seeds/)")
+        server.add_argument("--index-dir", type=Path, help="index folder (default: embeddings/)")
+        _add_llm_flags(server)
     serve.set_defaults(run=_serve)
+    api.set_defaults(run=_api)
 
     evals = commands.add_parser("eval", help="run the evals/ question set and print the report")
     evals.add_argument("--questions", type=Path, default=Path("evals/questions.jsonl"))
@@ -116,7 +145,12 @@ def _llm_settings(args: argparse.Namespace) -> Iterator[dict[str, str]]:
         }
 
 
-def _open(args: argparse.Namespace, llm: Mapping[str, str] | None = None) -> RedbookQA:
+def _open(
+    args: argparse.Namespace,
+    llm: Mapping[str, str] | None = None,
+    *,
+    embedder: Embedder | None = None,
+) -> RedbookQA:
     from redbook_qa.api import RedbookQA
     from redbook_qa.config import Settings
 
@@ -125,18 +159,54 @@ def _open(args: argparse.Namespace, llm: Mapping[str, str] | None = None) -> Red
         overrides["corpus_dir"] = args.corpus
     if getattr(args, "index_dir", None):
         overrides["index_dir"] = args.index_dir
-    return RedbookQA.open(Settings.model_validate(overrides))
+    settings = Settings.model_validate(overrides)
+    if embedder is None:
+        return RedbookQA.open(settings)
+    return RedbookQA.from_dir(
+        settings.corpus_dir, index_dir=settings.index_dir, settings=settings, embedder=embedder
+    )
 
 
 def _index(args: argparse.Namespace) -> int:
-    qa = _open(args)
+    if args.ray or args.ray_address:
+        qa = _index_on_ray(args)
+    elif args.ray_workers is not None:
+        raise ValueError("--ray-workers needs --ray (a local cluster) or --ray-address ADDR")
+    else:
+        qa = _open(args)
     manifest = qa.store.manifest
+    where = (
+        f"PostgreSQL schema {qa.settings.store_schema!r}"
+        if qa.settings.store
+        else str(qa.index_dir or qa.settings.index_dir)
+    )
     print(
         f"index of {len(manifest.documents)} documents, {manifest.n_chunks} chunks, "
-        f"{manifest.n_sentences} sentences ({manifest.index.get('kind')}) "
-        f"in {qa.settings.index_dir}"
+        f"{manifest.n_sentences} sentences ({manifest.index.get('kind')}) in {where}"
     )
     return 0
+
+
+def _index_on_ray(args: argparse.Namespace) -> RedbookQA:
+    """Build or refresh the index with its passages embedded on a Ray cluster."""
+    from redbook_qa.cluster import RayEmbedder
+    from redbook_qa.config import Settings
+
+    settings = Settings()
+    try:
+        embedder = RayEmbedder(
+            settings.embedding_model,
+            address=args.ray_address,
+            workers=args.ray_workers,
+            device=settings.device,
+        )
+    except ImportError as err:
+        raise RedbookQAError(str(err)) from err
+    if not args.verbose:
+        # Ray Data logs every run at INFO; its logger is set up when the embedder imports it.
+        logging.getLogger("ray.data").setLevel(logging.ERROR)
+    with embedder:
+        return _open(args, embedder=embedder)
 
 
 def _ask(args: argparse.Namespace) -> int:
@@ -151,10 +221,21 @@ def _ask(args: argparse.Namespace) -> int:
 
 
 def _serve(args: argparse.Namespace) -> int:
-    from redbook_qa.ui import launch
+    from redbook_qa.ui import launch, parse_auth
 
+    auth = parse_auth(args.auth) if args.auth else None
     with _llm_settings(args) as llm:
-        launch(qa=_open(args, llm), host=args.host, port=args.port)
+        launch(qa=_open(args, llm), host=args.host, port=args.port, auth=auth)
+    return 0
+
+
+def _api(args: argparse.Namespace) -> int:
+    from redbook_qa.http_api import serve
+    from redbook_qa.ui import parse_auth
+
+    auth = parse_auth(args.auth) if args.auth else None
+    with _llm_settings(args) as llm:
+        serve(_open(args, llm), host=args.host, port=args.port, auth=auth)
     return 0
 
 

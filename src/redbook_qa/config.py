@@ -37,8 +37,10 @@ class Settings(BaseSettings):
     corpus_dir: Path = Field(default_factory=lambda: _default_dir("seeds"))
     index_dir: Path = Field(default_factory=lambda: _default_dir("embeddings"))
     # A PostgreSQL URL (postgresql://…) keeps the index in PostgreSQL + pgvector instead of
-    # index_dir, shared by every process that opens it (extra "pg"; see redbook_qa.pgstore).
+    # index_dir, searched there by every process that opens it (extra "pg"; see
+    # redbook_qa.pgstore). store_schema names the PostgreSQL schema, one per index.
     store: str | None = None
+    store_schema: str = Field(default="redbook_qa", pattern=r"^[a-z_][a-z0-9_]{0,62}$")
     embedding_model: str = BUNDLED_MODEL
     device: str | None = None
     encoding: str = DEFAULT_ENCODING

@@ -10,6 +10,7 @@ Hierarchy::
     ├── IndexCorruptError               an index file exists but cannot be read back
     ├── IndexLockedError                another process is writing the same index
     ├── ContextBudgetError (ValueError) the token budget cannot hold even one passage
+    ├── ClusterError (ConnectionError)  a Ray cluster cannot be reached, started or used
     └── LLMError                        a language-model server or the bundled model failed
         ├── LLMUnavailableError         unreachable, timed out, or 5xx/429 after retries
         ├── LLMAuthError                the server refused the API key (401/403)
@@ -48,6 +49,10 @@ class IndexLockedError(RedbookQAError):
 
 class ContextBudgetError(RedbookQAError, ValueError):
     """The context token budget is too small to hold a single passage."""
+
+
+class ClusterError(RedbookQAError, ConnectionError):
+    """A Ray cluster cannot be reached or started, or is too small for the work asked."""
 
 
 class LLMError(RedbookQAError):

@@ -149,7 +149,7 @@ def _run_case(
     ]
     n_relevant = sum(
         1
-        for c in qa.store.chunks
+        for c in qa.store.all_chunks()
         if any(c.source == s and metrics.overlaps((c.start, c.end), span) for s, span in gold)
     )
     started = time.perf_counter()

@@ -5,7 +5,7 @@ from __future__ import annotations
 import functools
 import math
 import re
-from collections.abc import Sequence
+from collections.abc import Iterator, Sequence
 from pathlib import Path
 from typing import TYPE_CHECKING
 
@@ -57,6 +57,14 @@ def analyze(text: str) -> list[str]:
     return [w if _CJK_RUN.match(w) else next(stems) for w in words]
 
 
+Vector = npt.NDArray[np.float32]
+
+
+def bm25_idf(df: int, n_docs: int) -> float:
+    """BM25 (Lucene) inverse document frequency of a term held by ``df`` of ``n_docs`` texts."""
+    return math.log(1.0 + (n_docs - df + 0.5) / (df + 0.5))
+
+
 class LexicalIndex:
     """BM25 scores of every chunk for a list of query terms."""
 
@@ -91,8 +99,23 @@ class LexicalIndex:
     def idf(self, term: str) -> float:
         """Inverse document frequency; a term absent from the corpus gets the highest."""
         column = self._model.vocab_dict.get(term)
-        df = 0.0 if column is None else float(self._df[column])
-        return math.log(1.0 + (self._n_docs - df + 0.5) / (df + 0.5))
+        return bm25_idf(0 if column is None else int(self._df[column]), self._n_docs)
+
+    def postings(self) -> Iterator[tuple[str, int, int, npt.NDArray[np.int64], Vector]]:
+        """Yield each term's postings: (term, column, df, text positions, BM25 term scores).
+
+        The scores are precomputed per (term, text), as ``bm25s`` keeps them. Summing a
+        query's terms over these gives exactly :meth:`scores`: this is how a database keeps
+        the same keyword index (see :mod:`redbook_qa.pgstore`).
+        """
+        data = np.asarray(self._model.scores["data"], dtype=np.float32)
+        indices = np.asarray(self._model.scores["indices"], dtype=np.int64)
+        indptr = np.asarray(self._model.scores["indptr"], dtype=np.int64)
+        for term, column in self._model.vocab_dict.items():
+            if column + 1 >= len(indptr):
+                continue  # bm25s's placeholder for unknown words: no column, no postings
+            lo, hi = int(indptr[column]), int(indptr[column + 1])
+            yield str(term), int(column), hi - lo, indices[lo:hi], data[lo:hi]
 
     def save(self, directory: Path) -> None:
         """Write the BM25 matrices and vocabulary (numpy and JSON, no pickle)."""

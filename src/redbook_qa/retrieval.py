@@ -9,8 +9,7 @@ from __future__ import annotations
 
 import functools
 import logging
-import re
-from collections.abc import Mapping, Sequence
+from collections.abc import Sequence
 from dataclasses import dataclass
 
 import numpy as np
@@ -19,13 +18,13 @@ import numpy.typing as npt
 from redbook_qa.aliases import AliasTable
 from redbook_qa.embedding import Embedder, Vectors
 from redbook_qa.fusion import DEFAULT_ALPHA, DEFAULT_FUSION, FusionMethod, fuse, saturate
-from redbook_qa.lexical import analyze
-from redbook_qa.models import Chunk, Context, Evidence, Passage
-from redbook_qa.store import Store
+from redbook_qa.lexical import analyze, bm25_idf
+from redbook_qa.models import Chunk, Context, Evidence, Passage, Sentence
+from redbook_qa.store import is_cjk_corpus
+from redbook_qa.vectorstore import Candidates, Filters, VectorStore
 
 logger = logging.getLogger(__name__)
 
-Filters = Mapping[str, str | Sequence[str]]
 DEFAULT_BM25_SCALE = 8.0
 _MIN_POOL = 32
 # Weights of an evidence sentence's score: its own similarity to the question, the fused
@@ -39,19 +38,20 @@ EVIDENCE_PASSAGES = 8
 # (MRR 0.875 → 0.891); seeds hit@5 0.955 → 0.966. 0.5 did worse on the seeds (0.955).
 DEFAULT_SENTENCE_WEIGHT = 0.3
 
-
-_CJK = re.compile(r"[\u3400-\u9fff\uf900-\ufaff]")
+# Weight of a question term the index has never seen (df = 0 in a corpus of one).
+_UNSEEN_IDF = bm25_idf(0, 1)
 
 
 @dataclass(frozen=True)
 class _Ranked:
-    groups: list[list[int]]  # chunks merged into each passage, its best chunk first
+    found: Candidates
+    groups: list[list[int]]  # candidates merged into each passage, its best first
     fused: npt.NDArray[np.float32]
     dense: npt.NDArray[np.float32]
     lexical: npt.NDArray[np.float32]
     query: Vectors
     terms: list[str]
-    sentence_sims: dict[int, float]  # cosine to the query of every candidate chunk's sentences
+    sentence_sims: dict[int, float]  # cosine to the query of every candidate's sentences
 
 
 @functools.lru_cache(maxsize=1)
@@ -76,7 +76,8 @@ class Retriever:
 
     Args:
         embedder: The model the store was built with.
-        store: The built index.
+        store: The built index: in this process or in a database (see
+            :mod:`redbook_qa.vectorstore`).
         fusion: How dense and keyword scores combine (see :mod:`redbook_qa.fusion`).
         alpha: Weight of the dense side in convex fusion.
         aliases: Name aliases used to expand the keyword query.
@@ -85,7 +86,7 @@ class Retriever:
     def __init__(
         self,
         embedder: Embedder,
-        store: Store,
+        store: VectorStore,
         *,
         fusion: FusionMethod = DEFAULT_FUSION,
         alpha: float = DEFAULT_ALPHA,
@@ -102,17 +103,20 @@ class Retriever:
         self._alpha = alpha
         self._sentence_weight = sentence_weight
         self._aliases = aliases or AliasTable()
-        self._chunk_rows = {chunk.id: i for i, chunk in enumerate(store.chunks)}
-        self._field_index: dict[str, dict[str, npt.NDArray[np.int64]]] = {}
-        self._chunk_term_cache: dict[int, frozenset[str]] = {}
-        self._sentence_term_cache: dict[int, frozenset[str]] = {}
+        # Terms of chunks and sentences, analysed once per index build (keyed by chunk id).
+        self._generation = ""
+        self._chunk_term_cache: dict[str, frozenset[str]] = {}
+        self._sentence_term_cache: dict[tuple[str, int], frozenset[str]] = {}
 
     @functools.cached_property
+    def _cjk_from_chunks(self) -> bool:
+        return is_cjk_corpus(self._store.all_chunks())
+
+    @property
     def corpus_is_cjk(self) -> bool:
         """Say whether the articles are mostly Chinese (over a third of chunks hold some)."""
-        chunks = self._store.chunks
-        cjk = sum(1 for c in chunks if _CJK.search(c.text))
-        return bool(chunks) and cjk * 3 > len(chunks)
+        recorded = self._store.manifest.cjk
+        return self._cjk_from_chunks if recorded is None else recorded
 
     @property
     def aliases(self) -> AliasTable:
@@ -120,7 +124,7 @@ class Retriever:
         return self._aliases
 
     @property
-    def store(self) -> Store:
+    def store(self) -> VectorStore:
         """Return the index this retriever searches."""
         return self._store
 
@@ -140,39 +144,36 @@ class Retriever:
 
     def sentence_vectors(self, evidence: Sequence[Evidence]) -> Vectors | None:
         """Return the index-time vectors of evidence sentences, or ``None`` if one is unknown."""
-        rows = []
-        for e in evidence:
-            position = self._chunk_rows.get(e.chunk_id)
-            if position is None:
-                return None
-            found = [
-                int(r)
-                for r in self._store.chunk_sentences[position]
-                if self._store.sentences[int(r)].start == e.start
-            ]
-            if not found:
-                return None
-            rows.append(found[0])
-        return self._store.sentence_vectors[rows]
+        return self._store.sentence_vectors_of([(e.chunk_id, e.start) for e in evidence])
 
     def _rank(self, question: str, *, k: int, filters: Filters | None) -> _Ranked:
         if k < 1:
             raise ValueError(f"k must be >= 1, got {k}")
         query = self._embedder.embed_query(question)
         terms = self._aliases.expand(analyze(question))
-        bm25 = self._store.lexical.scores(terms)  # every chunk, once per query
-        candidates = self._candidates(query, bm25, k, filters)
-        dense = small_product(self._store.chunk_vectors[candidates], query[0])
-        groups_rows = [self._store.chunk_sentences[int(c)] for c in candidates]
-        rows = np.concatenate(groups_rows) if groups_rows else np.zeros(0, dtype=np.int64)
-        sims = small_product(self._store.sentence_vectors[rows], query[0])
+        found = self._store.candidates(query, terms, pool=max(4 * k, _MIN_POOL), filters=filters)
+        if found.generation != self._generation:  # the index was rebuilt: drop stale terms
+            self._chunk_term_cache.clear()
+            self._sentence_term_cache.clear()
+            self._generation = found.generation
+        dense = small_product(found.vectors, query[0])
+        sizes = np.array([len(g) for g in found.sentence_rows], dtype=np.int64)
+        rows = (
+            np.concatenate(found.sentence_rows) if len(found) else np.zeros(0, dtype=np.int64)
+        ).astype(np.int64)
+        sims = np.zeros(0, dtype=np.float32)
+        if len(rows):
+            matrix = np.stack([found.sentence_vectors[int(r)] for r in rows])
+            sims = small_product(matrix, query[0])
         if self._sentence_weight > 0 and len(rows):
-            best = _best_sentence(dense, np.array([len(g) for g in groups_rows]), sims)
+            best = _best_sentence(dense, sizes, sims)
             dense = (1 - self._sentence_weight) * dense + self._sentence_weight * best
-        lexical = saturate(bm25[candidates], scale=DEFAULT_BM25_SCALE)
+        lexical = saturate(found.bm25, scale=DEFAULT_BM25_SCALE)
         fused = fuse(dense, lexical, method=self._fusion, alpha=self._alpha)
-        order, groups = self._merge_overlapping(candidates, np.lexsort((candidates, -fused)), k)
+        ranking = np.lexsort((np.arange(len(found)), -fused))  # ties: smaller position first
+        order, groups = self._merge_overlapping(found, ranking, k)
         return _Ranked(
+            found=found,
             groups=groups,
             fused=fused[order],
             dense=dense[order],
@@ -183,25 +184,26 @@ class Retriever:
             sentence_sims=dict(zip(rows.tolist(), sims.tolist(), strict=True)),
         )
 
-    def _chunk_terms(self, position: int) -> frozenset[str]:
+    def _chunk_terms(self, chunk: Chunk) -> frozenset[str]:
         # Memoised: analysing text is per-corpus work, so it is done once per chunk.
-        terms = self._chunk_term_cache.get(position)
+        terms = self._chunk_term_cache.get(chunk.id)
         if terms is None:
-            chunk = self._store.chunks[position]
             terms = frozenset(analyze(f"{chunk.section}\n{chunk.text}"))
-            self._chunk_term_cache[position] = terms
+            self._chunk_term_cache[chunk.id] = terms
         return terms
 
-    def _sentence_terms(self, row: int, chunk: Chunk) -> frozenset[str]:
-        terms = self._sentence_term_cache.get(row)
+    def _sentence_terms(self, sentence: Sentence, section: str) -> frozenset[str]:
+        key = (sentence.chunk_id, sentence.start)
+        terms = self._sentence_term_cache.get(key)
         if terms is None:
-            text = f"{chunk.section}\n{self._store.sentences[row].text}"
+            text = f"{section}\n{sentence.text}"
             terms = frozenset(self._aliases.canonicalize(analyze(text)))
-            self._sentence_term_cache[row] = terms
+            self._sentence_term_cache[key] = terms
         return terms
 
+    @staticmethod
     def _merge_overlapping(
-        self, candidates: npt.NDArray[np.int64], ranking: npt.NDArray[np.int64], k: int
+        found: Candidates, ranking: npt.NDArray[np.int64], k: int
     ) -> tuple[list[int], list[list[int]]]:
         """Walk the ranking, folding a chunk that overlaps a chosen passage into it.
 
@@ -211,78 +213,32 @@ class Retriever:
         order: list[int] = []
         groups: list[list[int]] = []
         for index in ranking:
-            chunk = self._store.chunks[int(candidates[index])]
+            chunk = found.chunks[int(index)]
             for group in groups:
-                head = self._store.chunks[group[0]]
-                spans = [self._store.chunks[g] for g in group]
+                head = found.chunks[group[0]]
+                spans = [found.chunks[g] for g in group]
                 if (
                     head.source == chunk.source
                     and head.section == chunk.section
                     and any(s.start < chunk.end and chunk.start < s.end for s in spans)
                 ):
-                    group.append(int(candidates[index]))
+                    group.append(int(index))
                     break
             else:
                 if len(groups) == k:
                     break
                 order.append(int(index))
-                groups.append([int(candidates[index])])
+                groups.append([int(index)])
         return order, groups
-
-    def _candidates(
-        self,
-        query: Vectors,
-        bm25: npt.NDArray[np.float32],
-        k: int,
-        filters: Filters | None,
-    ) -> npt.NDArray[np.int64]:
-        allowed = self._allowed(filters)
-        if allowed is not None:
-            return allowed
-        pool = min(self._store.index.size, max(4 * k, _MIN_POOL))
-        if pool == 0:
-            return np.zeros(0, dtype=np.int64)
-        dense_positions, _ = self._store.index.search(query, pool)
-        matched = np.flatnonzero(bm25 > 0)
-        lexical_positions = (
-            matched[np.argpartition(-bm25[matched], pool - 1)[:pool]]
-            if len(matched) > pool
-            else matched
-        )
-        merged = np.union1d(dense_positions[0], lexical_positions)
-        return merged[merged >= 0].astype(np.int64)
-
-    def _allowed(self, filters: Filters | None) -> npt.NDArray[np.int64] | None:
-        if not filters:
-            return None
-        allowed: npt.NDArray[np.int64] | None = None
-        for field, wanted in filters.items():
-            values = [wanted] if isinstance(wanted, str) else list(wanted)
-            index = self._index_field(field)
-            rows = [index.get(value, np.zeros(0, dtype=np.int64)) for value in values]
-            matched = np.unique(np.concatenate(rows)) if rows else np.zeros(0, dtype=np.int64)
-            allowed = matched if allowed is None else np.intersect1d(allowed, matched)
-        return allowed
-
-    def _index_field(self, field: str) -> dict[str, npt.NDArray[np.int64]]:
-        if field not in self._field_index:
-            groups: dict[str, list[int]] = {}
-            for row, chunk in enumerate(self._store.chunks):
-                value = _field_value(chunk, field)
-                if value is not None:
-                    groups.setdefault(value, []).append(row)
-            self._field_index[field] = {
-                value: np.asarray(rows, dtype=np.int64) for value, rows in groups.items()
-            }
-        return self._field_index[field]
 
     def _passages(self, ranked: _Ranked, *, limit: int | None = None) -> list[Passage]:
         wanted = set(ranked.terms)
+        chunks = ranked.found.chunks
         passages = []
         for i, group in enumerate(ranked.groups[:limit]):
-            chunk = self._store.chunks[group[0]]
-            start, text = _union([self._store.chunks[g] for g in group])
-            present = set().union(*(self._chunk_terms(g) for g in group))
+            chunk = chunks[group[0]]
+            start, text = _union([chunks[g] for g in group])
+            present = set().union(*(self._chunk_terms(chunks[g]) for g in group))
             matched = sorted(wanted.intersection(present))
             passages.append(
                 Passage(
@@ -303,30 +259,26 @@ class Retriever:
         return passages
 
     def _evidence(self, ranked: _Ranked) -> list[Evidence]:
-        store = self._store
-        rows: dict[int, float] = {}
+        found = ranked.found
+        rows: dict[int, tuple[float, Chunk]] = {}
         for i, group in enumerate(ranked.groups):
-            for position in group:
-                for row in store.chunk_sentences[position]:
-                    rows.setdefault(int(row), float(ranked.fused[i]))
+            for index in group:
+                for row in found.sentence_rows[index]:
+                    rows.setdefault(int(row), (float(ranked.fused[i]), found.chunks[index]))
         if not rows:
             return []
-        order = list(rows)
-        similarity = [ranked.sentence_sims[row] for row in order]
         question_terms = self._aliases.canonicalize(ranked.terms)
-        weights = {term: store.lexical.idf(term) for term in question_terms}
+        weights = {term: found.idf.get(term, _UNSEEN_IDF) for term in question_terms}
         total = sum(weights.values())
         w_sim, w_passage, w_cover = SENTENCE_WEIGHTS
         evidence = []
-        for row, sim in zip(order, similarity, strict=True):
-            sentence = store.sentences[row]
-            chunk = store.chunks[self._chunk_rows[sentence.chunk_id]]
-            present = self._sentence_terms(row, chunk)
+        for row, (passage_score, chunk) in rows.items():
+            sim = ranked.sentence_sims[row]
+            sentence = found.sentences[row]
+            present = self._sentence_terms(sentence, chunk.section)
             coverage = sum(w for t, w in weights.items() if t in present) / total if total else 0.0
-            score = w_sim * float(sim) + w_passage * rows[row] + w_cover * coverage
-            evidence.append(
-                _to_evidence(sentence.text, sentence.start, chunk, score, sim, coverage)
-            )
+            score = w_sim * float(sim) + w_passage * passage_score + w_cover * coverage
+            evidence.append(_to_evidence(sentence, chunk, score, sim, coverage))
         evidence.sort(key=lambda e: (-e.score, e.source, e.start))
         return evidence
 
@@ -359,13 +311,14 @@ def _union(chunks: list[Chunk]) -> tuple[int, str]:
 
 
 def _to_evidence(
-    text: str, start: int, chunk: Chunk, score: float, similarity: float, coverage: float
+    sentence: Sentence, chunk: Chunk, score: float, similarity: float, coverage: float
 ) -> Evidence:
+    """Evidence from a sentence; ``chunk`` is a candidate holding it (same article section)."""
     return Evidence(
-        text=text,
-        start=start,
-        end=start + len(text),
-        chunk_id=chunk.id,
+        text=sentence.text,
+        start=sentence.start,
+        end=sentence.end,
+        chunk_id=sentence.chunk_id,
         source=chunk.source,
         title=chunk.title,
         section=chunk.section,
@@ -373,9 +326,3 @@ def _to_evidence(
         similarity=float(similarity),
         coverage=coverage,
     )
-
-
-def _field_value(chunk: Chunk, field: str) -> str | None:
-    if field in {"source", "section", "title", "doc_id"}:
-        return str(getattr(chunk, field))
-    return chunk.metadata.get(field)

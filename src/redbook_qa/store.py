@@ -6,8 +6,10 @@ keyword index, and which sentences each chunk holds. The query path only looks t
 
 from __future__ import annotations
 
+import functools
 import hashlib
 import logging
+import re
 import time
 from collections.abc import Sequence
 from dataclasses import dataclass
@@ -33,12 +35,14 @@ from redbook_qa.models import Chunk, Document, Sentence
 from redbook_qa.screening import instruction_signals
 from redbook_qa.sentences import count_words, split_sentences
 from redbook_qa.tokens import TokenCounter
+from redbook_qa.vectorstore import Candidates, Filters, top_keyword
 
 logger = logging.getLogger(__name__)
 
 FORMAT_VERSION = 2
 _MIN_EVIDENCE_WORDS = 4
 _MAX_RECHUNK_ROUNDS = 4
+_CJK = re.compile(r"[\u3400-\u9fff\uf900-\ufaff]")
 
 
 class ChunkingParams(BaseModel):
@@ -69,11 +73,14 @@ class Manifest(BaseModel):
     n_sentences: int
     index: dict[str, str | int | float]
     aliases: list[list[str]] = []
+    # Whether the articles are mostly Chinese (over a third of chunks hold CJK); None in
+    # indexes saved before it was recorded, where the retriever works it out from the chunks.
+    cjk: bool | None = None
 
 
 @dataclass(frozen=True)
 class Store:
-    """An index in memory, ready to answer queries."""
+    """An index in memory, ready to answer queries (the in-process :class:`VectorStore`)."""
 
     manifest: Manifest
     chunks: list[Chunk]
@@ -85,6 +92,95 @@ class Store:
     chunk_sentences: list[npt.NDArray[np.int64]]
     index: VectorIndex
     lexical: LexicalIndex
+
+    def candidates(
+        self, query: Vectors, terms: Sequence[str], *, pool: int, filters: Filters | None = None
+    ) -> Candidates:
+        """Dense top-``pool`` (FAISS) joined with keyword top-``pool`` (BM25), or the filtered."""
+        bm25 = self.lexical.scores(terms)  # every chunk, once per query
+        if filters:
+            positions = self._allowed(filters)
+        elif min(pool, self.index.size) == 0:
+            positions = np.zeros(0, dtype=np.int64)
+        else:
+            dense, _ = self.index.search(query, min(pool, self.index.size))
+            positions = np.union1d(dense[0][dense[0] >= 0], top_keyword(bm25, pool))
+        rows = [self.chunk_sentences[int(p)] for p in positions]
+        members = {int(r) for group in rows for r in group}
+        return Candidates(
+            generation=self.manifest.corpus_fingerprint,
+            chunks=[self.chunks[int(p)] for p in positions],
+            vectors=self.chunk_vectors[positions],
+            bm25=bm25[positions],
+            sentence_rows=rows,
+            sentences={r: self.sentences[r] for r in members},
+            sentence_vectors={r: self.sentence_vectors[r] for r in members},
+            idf={t: self.lexical.idf(t) for t in terms},
+        )
+
+    def sentence_vectors_of(self, keys: Sequence[tuple[str, int]]) -> Vectors | None:
+        """Index-time vectors of sentences named by (chunk id, start), or ``None``."""
+        rows = []
+        for chunk_id, start in keys:
+            position = self._chunk_positions.get(chunk_id)
+            if position is None:
+                return None
+            found = [
+                int(r)
+                for r in self.chunk_sentences[position]
+                if self.sentences[int(r)].start == start
+            ]
+            if not found:
+                return None
+            rows.append(found[0])
+        return self.sentence_vectors[rows]
+
+    def all_chunks(self) -> list[Chunk]:
+        """Every chunk, in position order."""
+        return self.chunks
+
+    @functools.cached_property
+    def _chunk_positions(self) -> dict[str, int]:
+        return {chunk.id: i for i, chunk in enumerate(self.chunks)}
+
+    def _allowed(self, filters: Filters) -> npt.NDArray[np.int64]:
+        allowed: npt.NDArray[np.int64] | None = None
+        for name, wanted in filters.items():
+            values = [wanted] if isinstance(wanted, str) else list(wanted)
+            index = self._field_index(name)
+            rows = [index.get(value, np.zeros(0, dtype=np.int64)) for value in values]
+            matched = np.unique(np.concatenate(rows)) if rows else np.zeros(0, dtype=np.int64)
+            allowed = matched if allowed is None else np.intersect1d(allowed, matched)
+        return np.zeros(0, dtype=np.int64) if allowed is None else allowed
+
+    @functools.cached_property
+    def _field_indexes(self) -> dict[str, dict[str, npt.NDArray[np.int64]]]:
+        return {}  # filled per field on first use: chunk rows by field value
+
+    def _field_index(self, name: str) -> dict[str, npt.NDArray[np.int64]]:
+        if name not in self._field_indexes:
+            groups: dict[str, list[int]] = {}
+            for row, chunk in enumerate(self.chunks):
+                value = field_value(chunk, name)
+                if value is not None:
+                    groups.setdefault(value, []).append(row)
+            self._field_indexes[name] = {
+                value: np.asarray(rows, dtype=np.int64) for value, rows in groups.items()
+            }
+        return self._field_indexes[name]
+
+
+def field_value(chunk: Chunk, name: str) -> str | None:
+    """The value a filter on ``name`` compares: a chunk field or a metadata key."""
+    if name in {"source", "section", "title", "doc_id"}:
+        return str(getattr(chunk, name))
+    return chunk.metadata.get(name)
+
+
+def is_cjk_corpus(chunks: Sequence[Chunk]) -> bool:
+    """Say whether the articles are mostly Chinese (over a third of chunks hold some)."""
+    cjk = sum(1 for c in chunks if _CJK.search(c.text))
+    return bool(chunks) and cjk * 3 > len(chunks)
 
 
 def fingerprint(documents: Sequence[Document]) -> dict[str, str]:
@@ -160,6 +256,7 @@ def build_store(
         n_sentences=len(sentences),
         index={k: v for k, v in index.params.items() if isinstance(v, str | int | float)},
         aliases=mine_aliases(doc.text for doc in ordered).groups,
+        cjk=is_cjk_corpus(chunks),
     )
     logger.info(
         "indexed %d chunks and %d sentences of %d documents in %.1f s",

@@ -1,0 +1,128 @@
+"""Stateless replicas: separate app processes over one PostgreSQL serve the same answers."""
+
+from __future__ import annotations
+
+import json
+import os
+import shutil
+import socket
+import subprocess
+import sys
+import time
+import urllib.error
+import urllib.request
+
+import pytest
+
+from conftest import ROOT, SEEDS
+
+pytestmark = pytest.mark.integration
+
+QUESTIONS = [
+    "Why did users pick Xiaohongshu?",
+    "Who makes Labubu?",
+    "What did the US ban?",
+    "What colour is the Zorblat lighthouse?",
+]
+
+
+def _free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return int(s.getsockname()[1])
+
+
+def _call(url: str, body: dict | None = None) -> dict:
+    data = None if body is None else json.dumps(body).encode()
+    request = urllib.request.Request(url, data=data, headers={"Content-Type": "application/json"})
+    with urllib.request.urlopen(request, timeout=60) as response:
+        return json.loads(response.read())
+
+
+def _wait(url: str, process: subprocess.Popen, log) -> None:
+    deadline = time.monotonic() + 240
+    while time.monotonic() < deadline:
+        if process.poll() is not None:
+            log.seek(0)
+            raise AssertionError(f"replica exited {process.returncode}:\n{log.read()[-3000:]}")
+        try:
+            urllib.request.urlopen(url, timeout=5).close()
+            return
+        except (urllib.error.URLError, ConnectionError, TimeoutError):
+            time.sleep(0.5)
+    raise AssertionError(f"{url} did not answer within 240 s")
+
+
+@pytest.fixture(scope="module")
+def replicas(pg_url, tmp_path_factory):
+    """Two `redbook-qa api` processes and one `redbook-qa serve` page over one PostgreSQL."""
+    root = tmp_path_factory.mktemp("replicas")
+    corpus = root / "articles"
+    shutil.copytree(SEEDS, corpus)
+    env = {
+        **os.environ,
+        "REDBOOK_QA_STORE": pg_url,
+        "REDBOOK_QA_STORE_SCHEMA": "replicas",
+        "REDBOOK_QA_CORPUS_DIR": str(corpus),
+        "HF_HUB_OFFLINE": "1",
+    }
+    started = []
+    for command in ("api", "api", "serve"):
+        port = _free_port()
+        # Separate folders: nothing but PostgreSQL is shared.
+        env["REDBOOK_QA_INDEX_DIR"] = str(root / f"index-{port}")
+        log = (root / f"{command}-{port}.log").open("w+")
+        process = subprocess.Popen(
+            [sys.executable, "-m", "redbook_qa", command, "--port", str(port)],
+            cwd=ROOT,
+            env=env,
+            stdout=log,
+            stderr=subprocess.STDOUT,
+        )
+        started.append((f"http://127.0.0.1:{port}", process, log))
+    try:
+        for url, process, log in started:
+            _wait(url + ("/health" if "serve" not in process.args else "/"), process, log)
+        yield corpus, [url for url, _, _ in started]
+    finally:
+        for _, process, log in started:
+            process.terminate()
+            try:
+                process.wait(timeout=20)
+            except subprocess.TimeoutExpired:
+                process.kill()
+            log.close()
+
+
+def test_replicas_serve_the_same_index_and_the_same_answers(replicas):
+    _, (first, second, _) = replicas
+    health = [_call(url + "/health") for url in (first, second)]
+    assert health[0] == health[1]
+    assert health[0]["store"] == "postgresql"
+    for question in QUESTIONS:
+        answers = [_call(url + "/ask", {"question": question}) for url in (first, second)]
+        assert answers[0] == answers[1], question
+    assert not answers[0]["citations"]  # the lighthouse is in no article yet
+
+
+def test_a_refresh_through_one_replica_is_served_by_all(replicas):
+    from gradio_client import Client
+
+    corpus, (first, second, page) = replicas
+    (corpus / "zorblat.txt").write_text(
+        "The Zorblat lighthouse\n\nThe Zorblat lighthouse on Pemberly Point is painted "
+        "bright violet, so that fishing boats can see it through the winter fog.\n",
+        encoding="utf-8",
+    )
+    change = _call(first + "/refresh", {})
+    assert change["added"] == ["zorblat.txt"]
+    question = "What colour is the Zorblat lighthouse?"
+    answer = _call(second + "/ask", {"question": question})  # second never refreshed
+    assert {c["source"] for c in answer["citations"]} == {"zorblat.txt"}
+    assert "violet" in answer["text"]
+    assert _call(second + "/health")["documents"] == _call(first + "/health")["documents"]
+    client = Client(page, verbose=False)
+    history, sources, *_ = client.predict(question, [], 5, False, api_name="/ask")
+    assert "zorblat.txt" in sources
+    (part,) = history[-1]["content"]
+    assert "violet" in part["text"]
