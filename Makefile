@@ -48,7 +48,7 @@ index: install ## build or refresh the index of seeds/ into embeddings/
 	$(VENV)/bin/redbook-qa -v index
 
 # tests/test_browser.py drives Debian's chromium through the pip playwright driver (never
-# `playwright install`, which downloads a browser): install the Debian package when missing.
+# playwright's own browser download, which needs the internet): install the Debian package when missing.
 browser: ## install Debian's chromium for the browser test if it is missing (apt; sudo when not root)
 	@command -v chromium >/dev/null || { \
 		SUDO=""; if [ "$$(id -u)" -ne 0 ] && command -v sudo >/dev/null; then SUDO=sudo; fi; \

@@ -10,16 +10,13 @@ from __future__ import annotations
 
 import os
 import shutil
-import socket
 import subprocess
 import sys
-import time
-import urllib.request
 from pathlib import Path
 
 import pytest
 
-from conftest import ROOT, SEEDS, write
+from conftest import ROOT, SEEDS, free_port, stop, wait_until_up, write
 
 pytestmark = pytest.mark.integration
 
@@ -72,7 +69,7 @@ def server(tmp_path_factory):
     corpus, index = root / "corpus", root / "index"
     shutil.copytree(SEEDS, corpus)
     write(corpus, "hostile.txt", HOSTILE)
-    port = _free_port()
+    port = free_port()
     env = {k: v for k, v in os.environ.items() if k != "REDBOOK_QA_AUTH"}
     env |= {
         "REDBOOK_QA_CORPUS_DIR": str(corpus),
@@ -92,15 +89,10 @@ def server(tmp_path_factory):
         )
     url = f"http://127.0.0.1:{port}/"
     try:
-        _wait_until_up(url, process, log)
+        wait_until_up(url, process, log, START_SECONDS)
         yield url, index
     finally:
-        process.terminate()
-        try:
-            process.wait(timeout=30)
-        except subprocess.TimeoutExpired:
-            process.kill()
-            process.wait()
+        stop(process)
 
 
 @pytest.fixture
@@ -218,27 +210,3 @@ def _ask(page, question):
     expect(answer.locator('a[href^="#source-"], strong')).not_to_have_count(0, timeout=ANSWER_MS)
     expect(page.locator("#rq-sources .rq-source, #rq-sources .rq-abstain")).not_to_have_count(0)
     return answer
-
-
-def _free_port():
-    with socket.socket() as probe:
-        probe.bind(("127.0.0.1", 0))
-        return probe.getsockname()[1]
-
-
-def _wait_until_up(url, process, log):
-    deadline = time.monotonic() + START_SECONDS
-    while time.monotonic() < deadline:
-        if process.poll() is not None:
-            pytest.fail(f"app.py exited with {process.returncode}:\n{_tail(log)}")
-        try:
-            with urllib.request.urlopen(url, timeout=5) as response:
-                if response.status == 200:
-                    return
-        except OSError:
-            time.sleep(0.5)
-    pytest.fail(f"app.py did not answer on {url} in {START_SECONDS} s:\n{_tail(log)}")
-
-
-def _tail(log, lines=40):
-    return "\n".join(log.read_text(encoding="utf-8", errors="replace").splitlines()[-lines:])

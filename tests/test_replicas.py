@@ -5,16 +5,14 @@ from __future__ import annotations
 import json
 import os
 import shutil
-import socket
 import subprocess
 import sys
-import time
 import urllib.error
 import urllib.request
 
 import pytest
 
-from conftest import ROOT, SEEDS
+from conftest import ROOT, SEEDS, free_port, stop, wait_until_up
 
 pytestmark = pytest.mark.integration
 
@@ -26,31 +24,11 @@ QUESTIONS = [
 ]
 
 
-def _free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])
-
-
 def _call(url: str, body: dict | None = None) -> dict:
     data = None if body is None else json.dumps(body).encode()
     request = urllib.request.Request(url, data=data, headers={"Content-Type": "application/json"})
     with urllib.request.urlopen(request, timeout=60) as response:
         return json.loads(response.read())
-
-
-def _wait(url: str, process: subprocess.Popen, log) -> None:
-    deadline = time.monotonic() + 240
-    while time.monotonic() < deadline:
-        if process.poll() is not None:
-            log.seek(0)
-            raise AssertionError(f"replica exited {process.returncode}:\n{log.read()[-3000:]}")
-        try:
-            urllib.request.urlopen(url, timeout=5).close()
-            return
-        except (urllib.error.URLError, ConnectionError, TimeoutError):
-            time.sleep(0.5)
-    raise AssertionError(f"{url} did not answer within 240 s")
 
 
 @pytest.fixture(scope="module")
@@ -68,30 +46,27 @@ def replicas(pg_url, tmp_path_factory):
     }
     started = []
     for command in ("api", "api", "serve"):
-        port = _free_port()
+        port = free_port()
         # Separate folders: nothing but PostgreSQL is shared.
         env["REDBOOK_QA_INDEX_DIR"] = str(root / f"index-{port}")
-        log = (root / f"{command}-{port}.log").open("w+")
-        process = subprocess.Popen(
-            [sys.executable, "-m", "redbook_qa", command, "--port", str(port)],
-            cwd=ROOT,
-            env=env,
-            stdout=log,
-            stderr=subprocess.STDOUT,
-        )
-        started.append((f"http://127.0.0.1:{port}", process, log))
+        log = root / f"{command}-{port}.log"
+        with log.open("wb") as out:
+            process = subprocess.Popen(
+                [sys.executable, "-m", "redbook_qa", command, "--port", str(port)],
+                cwd=ROOT,
+                env=env,
+                stdout=out,
+                stderr=subprocess.STDOUT,
+            )
+        url = f"http://127.0.0.1:{port}"
+        started.append((url, process, log, url + ("/health" if command == "api" else "/")))
     try:
-        for url, process, log in started:
-            _wait(url + ("/health" if "serve" not in process.args else "/"), process, log)
-        yield corpus, [url for url, _, _ in started]
+        for _, process, log, probe in started:
+            wait_until_up(probe, process, log, 240)
+        yield corpus, [url for url, *_ in started]
     finally:
-        for _, process, log in started:
-            process.terminate()
-            try:
-                process.wait(timeout=20)
-            except subprocess.TimeoutExpired:
-                process.kill()
-            log.close()
+        for _, process, *_ in started:
+            stop(process)
 
 
 def test_replicas_serve_the_same_index_and_the_same_answers(replicas):

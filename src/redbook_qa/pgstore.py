@@ -484,6 +484,7 @@ class PgVectorStore:
         """Everything scoring needs of the candidate chunks, in four statements."""
         schema = self._schema
         wanted = positions.tolist()
+        distinct = sorted(set(terms))
         with conn.cursor(binary=True) as cursor:
             chunk_rows = cursor.execute(
                 schema.sql(
@@ -505,12 +506,12 @@ class PgVectorStore:
                     "SELECT term, position, score FROM {s}.postings "
                     "WHERE term = ANY(%s) AND position = ANY(%s)"
                 ),
-                (sorted(set(terms)), wanted),
+                (distinct, wanted),
             ).fetchall()
             df: dict[str, int] = dict(
                 cursor.execute(
                     schema.sql("SELECT term, df FROM {s}.terms WHERE term = ANY(%s)"),
-                    (sorted(set(terms)),),
+                    (distinct,),
                 ).fetchall()
             )
         return {
