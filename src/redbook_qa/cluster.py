@@ -14,9 +14,11 @@ with the same model installed.
 from __future__ import annotations
 
 import logging
+import os
 import socket
 import time
-from collections.abc import Iterable, Sequence
+from collections.abc import Iterable, Iterator, Sequence
+from contextlib import contextmanager, nullcontext
 from types import ModuleType, TracebackType
 from typing import Any
 from urllib.parse import urlsplit
@@ -38,6 +40,9 @@ DEFAULT_CPU_WORKERS = 2
 # Workers load models from local files only; Hugging Face must not try the network.
 WORKER_ENV = {"HF_HUB_OFFLINE": "1", "TRANSFORMERS_OFFLINE": "1", "TOKENIZERS_PARALLELISM": "false"}
 _CONNECT_TIMEOUT_S = 5.0
+LOOPBACK = "127.0.0.1"
+# Ray's own switch for single-machine clusters (its default on macOS and Windows).
+_SINGLE_MACHINE = "RAY_ENABLE_WINDOWS_OR_OSX_CLUSTER"
 _INSTALL_HINT = 'Ray is not installed: `pip install "redbook_qa[scale]"` to embed on a cluster'
 Batch = dict[str, npt.NDArray[Any]]
 
@@ -166,16 +171,20 @@ class RayEmbedder:
         if ray.is_initialized():
             return
         started = time.perf_counter()
-        # A local cluster gets no dashboard; a running one keeps whatever it was started with.
-        local: dict[str, Any] = {"include_dashboard": False} if address is None else {}
+        # A local cluster gets no dashboard and listens on loopback only; a running one keeps
+        # whatever it was started with.
+        local: dict[str, Any] = (
+            {"include_dashboard": False, "_node_ip_address": LOOPBACK} if address is None else {}
+        )
         try:
-            ray.init(
-                address=address,
-                log_to_driver=False,
-                logging_level=logging.WARNING,
-                runtime_env={"env_vars": WORKER_ENV},
-                **local,
-            )
+            with _loopback_only(ray) if address is None else nullcontext():
+                ray.init(
+                    address=address,
+                    log_to_driver=False,
+                    logging_level=logging.WARNING,
+                    runtime_env={"env_vars": WORKER_ENV},
+                    **local,
+                )
         except (ConnectionError, RuntimeError, ValueError) as err:
             raise ClusterError(_unreachable(address, err)) from err
         self._owns_cluster = address is None
@@ -225,6 +234,30 @@ def _fill_in_order(out: Vectors, batches: Iterable[Batch]) -> None:
         seen[batch["row"]] = True
     if not seen.all():
         raise ClusterError(f"the cluster returned {int(seen.sum())} of {len(out)} vectors")
+
+
+@contextmanager
+def _loopback_only(ray: ModuleType) -> Iterator[None]:
+    """Start a local cluster whose processes all listen on 127.0.0.1 only.
+
+    Given ``_node_ip_address="127.0.0.1"``, Ray swaps in the machine's external address, and
+    its GCS, raylets and workers then listen on every interface. With its single-machine
+    switch off it keeps loopback: the child processes read the variable, and this process
+    the constant Ray derived from it at import (so the switch works after ``import ray``).
+    ``tests/test_cluster.py`` checks every listening socket of the cluster.
+    """
+    constants = ray._private.ray_constants
+    saved_env, saved_flag = os.environ.get(_SINGLE_MACHINE), constants.ENABLE_RAY_CLUSTER
+    os.environ[_SINGLE_MACHINE] = "0"
+    constants.ENABLE_RAY_CLUSTER = False
+    try:
+        yield
+    finally:
+        constants.ENABLE_RAY_CLUSTER = saved_flag
+        if saved_env is None:
+            os.environ.pop(_SINGLE_MACHINE, None)
+        else:
+            os.environ[_SINGLE_MACHINE] = saved_env
 
 
 def _import_ray() -> ModuleType:

@@ -38,7 +38,8 @@ class Settings(BaseSettings):
     index_dir: Path = Field(default_factory=lambda: _default_dir("embeddings"))
     # A PostgreSQL URL (postgresql://…) keeps the index in PostgreSQL + pgvector instead of
     # index_dir, searched there by every process that opens it (extra "pg"; see
-    # redbook_qa.pgstore). store_schema names the PostgreSQL schema, one per index.
+    # redbook_qa.pgstore); "local" (or "local:DIR") starts the bundled PostgreSQL on
+    # index_dir/postgres (or DIR). store_schema names the PostgreSQL schema, one per index.
     store: str | None = None
     store_schema: str = Field(default="redbook_qa", pattern=r"^[a-z_][a-z0-9_]{0,62}$")
     embedding_model: str = BUNDLED_MODEL

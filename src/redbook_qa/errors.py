@@ -11,6 +11,8 @@ Hierarchy::
     ├── IndexLockedError                another process is writing the same index
     ├── ContextBudgetError (ValueError) the token budget cannot hold even one passage
     ├── ClusterError (ConnectionError)  a Ray cluster cannot be reached, started or used
+    ├── StoreUnavailableError (ConnectionError)
+    │                                   PostgreSQL cannot be reached, or its server failed
     └── LLMError                        a language-model server or the bundled model failed
         ├── LLMUnavailableError         unreachable, timed out, or 5xx/429 after retries
         ├── LLMAuthError                the server refused the API key (401/403)
@@ -53,6 +55,10 @@ class ContextBudgetError(RedbookQAError, ValueError):
 
 class ClusterError(RedbookQAError, ConnectionError):
     """A Ray cluster cannot be reached or started, or is too small for the work asked."""
+
+
+class StoreUnavailableError(RedbookQAError, ConnectionError):
+    """The PostgreSQL store cannot be reached or started, or its server failed mid-question."""
 
 
 class LLMError(RedbookQAError):

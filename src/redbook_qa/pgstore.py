@@ -23,8 +23,9 @@ import re
 import threading
 import time
 import uuid
-from collections.abc import Iterator, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from contextlib import contextmanager
+from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 import numpy as np
@@ -32,7 +33,7 @@ import numpy.typing as npt
 
 from redbook_qa.chunking import embedding_text
 from redbook_qa.embedding import Vectors
-from redbook_qa.errors import IndexMismatchError, IndexNotFoundError
+from redbook_qa.errors import IndexMismatchError, IndexNotFoundError, StoreUnavailableError
 from redbook_qa.index import IndexKind, VectorIndex
 from redbook_qa.lexical import LexicalIndex, bm25_idf
 from redbook_qa.models import Chunk, Sentence
@@ -72,6 +73,8 @@ class PgVectorStore:
             indexes. Lower-case letters, digits and ``_``.
         ef_search: HNSW candidate list size per query; it is raised to the pool when smaller.
         pool_size: Connections kept open for questions (one per concurrent question).
+        diagnose: Called when the server drops a connection, to say why (a local server
+            reads its log: see :meth:`redbook_qa.localpg.LocalPostgres.explain_failure`).
     """
 
     def __init__(
@@ -81,6 +84,7 @@ class PgVectorStore:
         schema: str = DEFAULT_SCHEMA,
         ef_search: int = DEFAULT_EF_SEARCH,
         pool_size: int = DEFAULT_POOL_SIZE,
+        diagnose: Callable[[], str | None] | None = None,
     ) -> None:
         if not _IDENTIFIER.match(schema):
             raise ValueError(
@@ -94,10 +98,25 @@ class PgVectorStore:
         self._schema = Schema(schema)
         self._ef_search = ef_search
         self._pool_size = pool_size
+        self._diagnose = diagnose
         self._pool: ConnectionPool[Any] | None = None
         self._pool_lock = threading.Lock()
         self._seen: tuple[str, Manifest] | None = None  # (generation, its manifest)
         self._chunks_seen: tuple[str, list[Chunk]] | None = None
+
+    @classmethod
+    def open(cls, spec: str, *, schema: str = DEFAULT_SCHEMA, local_dir: Path) -> PgVectorStore:
+        """Open the store named by ``REDBOOK_QA_STORE``: a URL, or ``local[:DIR]``.
+
+        ``local`` starts (or joins) the bundled PostgreSQL on ``local_dir``; ``local:DIR`` on
+        ``DIR``. Its log explains any crashed backend in the errors raised.
+        """
+        if spec != "local" and not spec.startswith("local:"):
+            return cls(spec, schema=schema)
+        from redbook_qa.localpg import LocalPostgres
+
+        server = LocalPostgres(spec.partition(":")[2] or local_dir)
+        return cls(server.start(), schema=schema, diagnose=server.explain_failure)
 
     # -- the VectorStore protocol: what a question reads ------------------------------------
 
@@ -349,16 +368,43 @@ class PgVectorStore:
     def _connect(self) -> Iterator[Conn]:
         """A new connection of its own (writers; they must not hold a reader's snapshot)."""
         psycopg = _psycopg()
-        with psycopg.connect(self._url) as conn:
+        with self._explained_failures(), psycopg.connect(self._url) as conn:
             yield conn
 
     @contextmanager
     def _snapshot(self) -> Iterator[Conn]:
         """A pooled connection in a repeatable-read transaction: one snapshot for a question."""
-        with self._connections().connection() as conn:
+        with self._explained_failures(), self._connections().connection() as conn:
             _ensure_vector_loader(conn)
             with conn.transaction():
                 yield conn
+
+    @contextmanager
+    def _explained_failures(self) -> Iterator[None]:
+        """Turn a dropped or refused connection into one error that says why and what to do.
+
+        After a backend crashes, PostgreSQL restarts in recovery mode and every client only
+        sees dropped or refused connections; the cause is in the server's log.
+        """
+        psycopg = _psycopg()
+        try:
+            yield
+        except psycopg.OperationalError as err:
+            # No SQLSTATE: the connection broke or never opened; 08…: connection exception;
+            # 57P0…: the server shut down, crashed, or is still recovering.
+            state = err.sqlstate or ""
+            if state and not state.startswith(("08", "57P")):
+                raise
+            why = self._diagnose() if self._diagnose is not None else None
+            reason = str(err).strip().splitlines()[0] if str(err).strip() else type(err).__name__
+            raise StoreUnavailableError(
+                f"PostgreSQL at {self._redacted_url} failed: {reason}. "
+                + (
+                    why
+                    or "If the server is yours, its log says why (a crashed backend "
+                    "shows as 'terminated by signal'); check it, then retry"
+                )
+            ) from err
 
     def _connections(self) -> ConnectionPool[Any]:
         with self._pool_lock:
