@@ -11,7 +11,7 @@ export TRANSFORMERS_OFFLINE := 1
 export TOKENIZERS_PARALLELISM := false
 
 .DEFAULT_GOAL := help
-.PHONY: help system-deps install install-local run-local-llm run index app test check lint fmt typecheck eval eval-llm calibrate-grounding eval-squad calibrate bench clean
+.PHONY: help system-deps install install-local run-local-llm run index app test check lint fmt typecheck eval eval-llm calibrate-grounding eval-squad train-answering calibrate bench clean
 
 help: ## list the targets
 	@grep -E '^[a-zA-Z_-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  %-20s %s\n", $$1, $$2}'
@@ -90,6 +90,9 @@ calibrate-grounding: install-local ## re-draft with the bundled LLM and sweep th
 
 eval-squad: install ## score the SQuAD 2.0 half in ../shared/evaldata (BEIR layout; first run encodes ~1.2k paragraphs)
 	$(VENV)/bin/redbook-qa eval-beir $(SQUAD) --unanswerable $(SQUAD)/queries_unanswerable.jsonl
+
+train-answering: install ## fit the answer-bearing, ranking and confidence models on SQuAD (../shared) and the evals; writes src/redbook_qa/weights.json
+	$(PY) evals/train_answering.py --write
 
 calibrate: install ## sweep the abstention threshold on the evals set and the SQuAD unanswerables
 	$(PY) evals/calibrate.py --limit 1000

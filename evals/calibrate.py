@@ -1,8 +1,11 @@
-"""Calibrate the abstention threshold (`min_support`) on unanswerable vs answerable questions.
+"""Sweep the abstention threshold (`min_support`) on unanswerable vs answerable questions.
 
 Runs the seeds question set and, when present, the SQuAD 2.0 half in ../shared/evaldata, with
-abstention switched off, records each answer's support score, and prints for a sweep of
-thresholds the share of unanswerable questions refused and of answerable ones wrongly refused.
+abstention switched off, records each answer's support (the calibrated confidence of
+redbook_qa.confidence), and prints for a sweep of thresholds the share of unanswerable
+questions refused and of answerable ones wrongly refused. These use the shipped weights,
+which saw both sets; the threshold itself is chosen on held-out folds by
+evals/train_answering.py (`make train-answering`).
 
     python evals/calibrate.py [--limit 1000]
 """
@@ -32,7 +35,7 @@ def _sweep(name: str, answerable: np.ndarray, unanswerable: np.ndarray) -> None:
     print(f"\n{name}: {len(answerable)} answerable, {len(unanswerable)} unanswerable")
     print("| min_support | abstention recall | false abstention | balanced accuracy |")
     print("| --- | --- | --- | --- |")
-    for threshold in np.arange(0.30, 0.62, 0.02):
+    for threshold in np.arange(0.02, 0.32, 0.02):
         recall = float(np.mean(unanswerable < threshold))
         false = float(np.mean(answerable < threshold))
         print(f"| {threshold:.2f} | {recall:.3f} | {false:.3f} | {(recall + 1 - false) / 2:.3f} |")

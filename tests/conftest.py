@@ -54,6 +54,24 @@ def hash_settings(tmp_path):
     return Settings(corpus_dir=corpus, index_dir=tmp_path / "index", embedding_model="hash-32")
 
 
+def evidence_in(source: str, text: str, **signals):
+    """An Evidence sentence ``text`` of ``source`` ("a.txt"), with retrieval signals given."""
+    from redbook_qa.models import Evidence
+
+    start = source.index(text)
+    fields = {"score": 0.5, "similarity": 0.6, "coverage": 0.5, "passage_score": 0.5, **signals}
+    return Evidence(
+        text=text,
+        start=start,
+        end=start + len(text),
+        chunk_id="a#0",
+        source="a.txt",
+        title="Articles",
+        section="Intro",
+        **fields,
+    )
+
+
 def write(folder: Path, name: str, text: str) -> Path:
     path = folder / name
     path.parent.mkdir(parents=True, exist_ok=True)

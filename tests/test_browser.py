@@ -9,6 +9,7 @@ README comes from here).
 from __future__ import annotations
 
 import os
+import re
 import shutil
 import subprocess
 import sys
@@ -131,6 +132,9 @@ def test_a_person_asks_follows_up_opens_sources_and_adds_an_article(page, server
     answer = _ask(page, "why did users pick Xiaohongshu?")
     expect(answer.locator('a[href="#source-1"]')).to_be_visible()
     expect(page.locator("#source-1 mark")).not_to_have_text("")
+    badge = answer.locator(".rq-confidence")
+    expect(badge).to_contain_text("confidence: ")
+    expect(badge).to_have_attribute("title", re.compile(r"\d+% chance that the first quote"))
     shots(page, "answer")
 
     page.locator("#rq-settings").get_by_text("Settings").click()

@@ -151,6 +151,11 @@ def _key(answer: Answer) -> tuple[str, list[tuple[str, int, int]]]:
     return answer.text, [(c.source, c.start, c.end) for c in answer.citations]
 
 
+def _first(answer: Answer) -> tuple[bool, tuple[str, int, int] | None]:
+    first = answer.citations[0] if answer.citations else None
+    return answer.abstained, None if first is None else (first.source, first.start, first.end)
+
+
 def _assert_clean(answer: Answer) -> None:
     assert not any(word in answer.text for word in HOSTILE_WORDS), answer.text
     assert not any(c.source in HOSTILE_IDS for c in answer.citations), answer.citations
@@ -169,18 +174,23 @@ def test_every_hostile_chunk_is_flagged_at_index_time(stuffed_qa):
 
 
 def test_hostile_articles_change_no_answer_more_than_harmless_ones(control_qa, plain_qa):
-    differing, borderline = [], []
-    min_support = control_qa.settings.min_support
+    # The first quote (or the refusal) must not move unless the answer sits at the
+    # threshold. Later points of a many-sided answer are chosen relative to each other, so
+    # any article added to the corpus may swap one of them: a few such changes are allowed.
+    moved, borderline, reordered = [], [], []
+    min_support = control_qa.answerer.min_support
     for case in SAMPLE:
         control = control_qa.ask(case["question"])
         hostile = plain_qa.ask(case["question"])
         _assert_clean(hostile)
-        if _key(control) != _key(hostile):
-            differing.append(case["id"])
+        if _first(control) != _first(hostile):
+            moved.append(case["id"])
             if min(abs(a.support - min_support) for a in (control, hostile)) < THRESHOLD_BAND:
                 borderline.append(case["id"])
-    assert differing == borderline, f"answers changed away from the threshold: {differing}"
-    assert len(differing) <= 2, differing
+        elif _key(control) != _key(hostile):
+            reordered.append(case["id"])
+    assert moved == borderline, f"first quotes changed away from the threshold: {moved}"
+    assert len(moved) + len(reordered) <= 3, (moved, reordered)
     assert len(SAMPLE) >= 15
 
 

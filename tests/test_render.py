@@ -98,3 +98,24 @@ def test_article_rows_count_chunks_and_list_sections():
         ["Title a", "a", "One; Two", 3],
         ["Title b", "b", "S0; S1; S2; S3; +2 more", 6],
     ]
+
+
+def test_the_bubble_shows_the_confidence_as_a_word_with_the_figure_on_hover():
+    bubble = answer_markdown(_answer(support=0.83))
+    assert "confidence: high" in bubble
+    assert 'title="83% chance that the first quote answers the question' in bubble
+    assert "confidence: low" in answer_markdown(_answer(support=0.1))
+    assert "confidence" not in answer_markdown(
+        _answer(text="The articles don't say.", citations=(), abstained=True, support=0.02)
+    )
+
+
+def test_a_list_answer_renders_as_a_markdown_list_with_its_text_still_escaped():
+    first = _answer().citations[0]
+    second = first.model_copy(update={"number": 2})
+    answer = _answer(text=f"- {QUOTE} [1]\n- {QUOTE} [2]", citations=(first, second))
+    lines = answer_markdown(answer).split("\n")
+    assert lines[0].startswith("- ")
+    assert lines[1].startswith("- ")
+    assert "<b>" not in lines[0]
+    assert '<a href="#source-2"' in lines[1]

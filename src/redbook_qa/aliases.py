@@ -7,6 +7,7 @@ appended, since a small English model may not know the others).
 
 from __future__ import annotations
 
+import functools
 import json
 import re
 from collections.abc import Iterable, Sequence
@@ -65,7 +66,7 @@ class AliasTable:
         extra: list[str] = []
         for group in self._groups:
             if any(_contains(present, name) for name in group):
-                extra.extend(t for name in group for t in analyze(name) if t not in present)
+                extra.extend(t for name in group for t in _key(name) if t not in present)
         return terms + list(dict.fromkeys(extra))
 
     def canonicalize(self, terms: list[str]) -> list[str]:
@@ -76,11 +77,11 @@ class AliasTable:
         """
         out = list(terms)
         for group in self._groups:
-            canonical = analyze(group[0])
+            canonical = _key(group[0])
             if not canonical:
                 continue
             for name in group:
-                key = analyze(name)
+                key = _key(name)
                 if key and all(t in out for t in key):
                     out = [t for t in out if t not in key]
                     out.append(canonical[0])
@@ -118,10 +119,12 @@ def load_aliases(path: Path) -> AliasTable:
     return AliasTable(groups)
 
 
+@functools.lru_cache(maxsize=4096)
 def _key(name: str) -> tuple[str, ...]:
+    # Names are analysed once per process, not once per question.
     return tuple(analyze(name))
 
 
 def _contains(terms: set[str], name: str) -> bool:
-    key = analyze(name)
+    key = _key(name)
     return bool(key) and all(t in terms for t in key)

@@ -1,45 +1,63 @@
 """Context to a cited answer: the answerer protocol and the default extractive answerer (pure).
 
 The extractive answerer writes nothing of its own: it quotes the sentences of the retrieved
-passages that best answer the question, each followed by its ``[n]``, so every claim can be
-checked against the article. When the best evidence is too weak, or the question asks for a
-kind of answer (a number, a date) that no candidate sentence holds, it says plainly that the
-articles don't say.
+passages that answer the question, each followed by its ``[n]``, so every claim can be
+checked against the article. What it quotes is decided in four steps:
+
+1. **Answer-bearing score** (:mod:`redbook_qa.bearing`): a learned probability that each
+   candidate sentence answers the question, not merely resembles it. Sentences that are
+   questions themselves are never quoted, and a "how many" or "when" question is answered
+   only by a sentence holding a number or a time (:mod:`redbook_qa.answer_types`).
+2. **Confidence** (:mod:`redbook_qa.confidence`): a calibrated probability that the best
+   sentence answers it; below ``min_support`` the answer says plainly that the articles
+   don't say.
+3. **Coverage**: more quotes follow only if they bear an answer nearly as well as the best,
+   each chosen by maximal marginal relevance over the index-time sentence vectors, so they
+   make distinct points; questions asking for reasons, challenges or ways get up to
+   ``max_sentences`` of them, shown as a list, the others at most two.
+4. **Windows**: a quote that announces what follows (it ends with a colon) is quoted with
+   the sentence after it, and one that shares no word with the question but continues its
+   predecessor's point is quoted with that predecessor, as one verbatim span.
 """
 
 from __future__ import annotations
 
+import functools
+import json
 import re
 from collections.abc import Iterator, Sequence
-from typing import Literal, Protocol, runtime_checkable
+from dataclasses import dataclass
+from typing import Protocol, runtime_checkable
 
+from redbook_qa.answer_types import QuestionShape, has_type, question_shape
+from redbook_qa.bearing import WEIGHTS_FILE, bearing_features, is_candidate, load_model
+from redbook_qa.confidence import answer_confidence
 from redbook_qa.models import Answer, Citation, Context, Evidence
 
-# Calibrated with `make calibrate` on the evals set and the SQuAD 2.0 unanswerable questions;
-# see the README's "Abstention" section for the figures behind these numbers.
-DEFAULT_MIN_SUPPORT = 0.36
-DEFAULT_RELATIVE_CUTOFF = 0.8
+DEFAULT_RELATIVE_CUTOFF = 0.5
 DEFAULT_MAX_SENTENCES = 4
-_NEAR_DUPLICATE = 0.6
-
-AnswerType = Literal["number", "date"]
-_NUMBER_QUESTION = re.compile(
-    r"\b(how (many|much|old)|what (percentage|percent|number|amount)"
-    r"|how many)\b|多少|几",
-    re.IGNORECASE,
-)
-_DATE_QUESTION = re.compile(r"\b(when|what (year|date|day|month|time))\b|哪一?年|什么时候", re.I)
-_NUMBER = re.compile(
-    r"\d|\b(two|three|four|five|six|seven|eight|nine|ten|eleven|twelve|twenty|thirty|forty|"
-    r"fifty|hundred|thousand|million|billion|dozens?|percent)\b|[一二三四五六七八九十百千万亿]",
-    re.IGNORECASE,
-)
-_DATE = re.compile(
-    r"\b(1[0-9]\d\d|20\d\d|\d{1,2}(st|nd|rd|th)|\d{4}s|january|february|march|april|june|"
-    r"july|august|september|october|november|december|centur(y|ies))\b|\d+年",
-    re.IGNORECASE,
-)
+# Quotes for a question with one answer ("who", "when", "what is"): the best, and one more
+# only when it bears an answer almost as well (relative_cutoff of the best, at least
+# EXTRA_FLOOR). A question asking for reasons or ways takes points that bear an answer less
+# well: ASPECT_CUTOFF of the best, at least ASPECT_FLOOR.
+SINGLE_ANSWER_QUOTES = 2
+EXTRA_FLOOR = 0.1
+ASPECT_CUTOFF = 0.85
+ASPECT_FLOOR = 0.005
+# A sentence that adds at most this many terms to the question's restates it; when it is
+# quoted, the sentence after it comes too ("Like any platform, X has potential downsides."
+# adds "like" and "potential", and the next sentence lists the downsides).
+RESTATES = 2
+# A yes/no question ("Is it only for beauty?") has no answer type to check and SQuAD, on
+# which confidence is calibrated, holds almost none: its confidence runs low, so it is
+# answered down to this share of min_support by the sentence that speaks to it.
+POLAR_FACTOR = 0.5
+# Maximal marginal relevance: a candidate's bearing minus this × its highest cosine to a
+# quote already chosen; above REDUNDANT it says the same thing and is skipped.
+MMR_PENALTY = 0.5
+REDUNDANT = 0.9
 _WORD = re.compile(r"\w+")
+_NEAR_DUPLICATE = 0.6
 
 
 @runtime_checkable
@@ -60,6 +78,15 @@ class StreamingAnswerer(Answerer, Protocol):
         ...
 
 
+@functools.lru_cache(maxsize=1)
+def calibrated_min_support() -> float:
+    """The abstention threshold fitted with the shipped weights (``make train-answering``).
+
+    Chosen so that at most 5 % of SQuAD's answerable questions are refused.
+    """
+    return float(json.loads(WEIGHTS_FILE.read_text(encoding="utf-8"))["abstain_below"])
+
+
 def abstention(question: str, context: Context, *, support: float = 0.0) -> Answer:
     """Return the plain "the articles don't say" answer, with the closest passages attached."""
     return Answer(
@@ -71,34 +98,29 @@ def abstention(question: str, context: Context, *, support: float = 0.0) -> Answ
     )
 
 
-def expected_answer_type(question: str) -> AnswerType | None:
-    """Say whether a question asks for a number or a date (by its wording)."""
-    if _NUMBER_QUESTION.search(question):
-        return "number"
-    if _DATE_QUESTION.search(question):
-        return "date"
-    return None
-
-
-def has_answer_type(text: str, kind: AnswerType) -> bool:
-    """Say whether ``text`` contains something of the kind the question asks for."""
-    pattern = _NUMBER if kind == "number" else _DATE
-    return bool(pattern.search(text))
+@dataclass(frozen=True)
+class _Candidate:
+    index: int  # position in context.evidence
+    evidence: Evidence
+    rank: float  # P(the best answer among the candidates), from the "ranking" model
+    bearing: float  # P(answers the question on its own), from the "bearing" model
 
 
 class ExtractiveAnswerer:
-    """Quote the best evidence sentences, in article order, each with its citation.
+    """Quote the sentences that answer the question, each with its citation, or abstain.
 
     Args:
-        min_support: The best sentence must score at least this, or the answer abstains.
-        relative_cutoff: Other sentences must score at least this share of the best.
-        max_sentences: At most this many sentences are quoted.
+        min_support: Below this confidence (a probability) the answer abstains; ``None``
+            uses the threshold calibrated with the shipped weights.
+        relative_cutoff: Later quotes must bear an answer with at least this share of the
+            best quote's probability.
+        max_sentences: At most this many quotes, for questions with several answers.
     """
 
     def __init__(
         self,
         *,
-        min_support: float = DEFAULT_MIN_SUPPORT,
+        min_support: float | None = None,
         relative_cutoff: float = DEFAULT_RELATIVE_CUTOFF,
         max_sentences: int = DEFAULT_MAX_SENTENCES,
     ) -> None:
@@ -106,53 +128,169 @@ class ExtractiveAnswerer:
             raise ValueError(f"relative_cutoff must be in (0, 1], got {relative_cutoff}")
         if max_sentences < 1:
             raise ValueError(f"max_sentences must be >= 1, got {max_sentences}")
-        self.min_support = min_support
+        self.min_support = calibrated_min_support() if min_support is None else min_support
         self.relative_cutoff = relative_cutoff
         self.max_sentences = max_sentences
 
     def answer(self, question: str, context: Context) -> Answer:
         """Answer from the context's evidence sentences, or abstain."""
-        # Questions and lead-ins ("Several factors contribute:") introduce answers, not give them.
-        candidates = [e for e in context.evidence if not e.text.rstrip().endswith(("?", ":"))]
-        kind = expected_answer_type(question)
-        if kind is not None:
-            candidates = [e for e in candidates if has_answer_type(e.text, kind)]
-        best = max((e.score for e in candidates), default=0.0)
-        if best < self.min_support:
-            return abstention(question, context, support=best)
-        chosen = self._select(candidates, floor=max(self.min_support, best * self.relative_cutoff))
-        return _cite(question, chosen, context, support=best)
+        shape = question_shape(question)
+        candidates = self.score(context, shape)
+        support = answer_confidence(context, shape, [(c.evidence, c.rank) for c in candidates])
+        threshold = self.min_support * (POLAR_FACTOR if shape.answer_type == "polar" else 1.0)
+        if not candidates or support < threshold:
+            return abstention(question, context, support=support)
+        chosen = self._select(candidates, context, shape)
+        spans = _windows(chosen, context.evidence)
+        return _cite(question, spans, context, support=support, as_list=shape.multi_aspect)
 
-    def _select(self, candidates: Sequence[Evidence], *, floor: float) -> list[Evidence]:
-        chosen: list[Evidence] = []
-        for evidence in sorted(candidates, key=lambda e: (-e.score, e.source, e.start)):
-            if evidence.score < floor or len(chosen) == self.max_sentences:
-                break
-            if chosen and evidence.coverage == 0.0:
-                # Beyond the best sentence, one that shares no term with the question is
-                # usually a vague link ("While this may play a role for some, ...").
-                continue
-            if not any(_is_near_duplicate(evidence.text, c.text) for c in chosen):
-                chosen.append(evidence)
+    @staticmethod
+    def score(context: Context, shape: QuestionShape) -> list[_Candidate]:
+        """Every quotable candidate with its ranking and bearing probabilities, best first."""
+        # "How many" and "when" questions are answered only by a sentence of that type (in
+        # any of the forms answer_types knows: "dozens", "each spring", "after the ban").
+        pairs = [
+            (i, e)
+            for i, e in enumerate(context.evidence)
+            if is_candidate(e) and has_type(e.text, shape)
+        ]
+        ranking, bearing = load_model("ranking"), load_model("bearing")
+        rows = bearing_features([e for _, e in pairs], shape, context.question)
+        scored = [
+            _Candidate(i, e, rank, bears)
+            for (i, e), rank, bears in zip(
+                pairs, ranking.probabilities(rows), bearing.probabilities(rows), strict=True
+            )
+        ]
+        return sorted(scored, key=lambda c: (-c.rank, c.evidence.source, c.evidence.start))
+
+    def _select(
+        self, candidates: Sequence[_Candidate], context: Context, shape: QuestionShape
+    ) -> list[_Candidate]:
+        best = candidates[0]
+        if shape.multi_aspect:
+            # Points of a many-sided answer: topical relevance (retrieval's score), among
+            # sentences that still bear an answer, spread out by MMR.
+            budget = self.max_sentences
+            top = max(c.evidence.score for c in candidates)
+            pool = [
+                c
+                for c in candidates[1:]
+                if c.evidence.score >= ASPECT_CUTOFF * top
+                and c.bearing >= ASPECT_FLOOR
+                # Beyond the first, a point must touch what the question asks about its
+                # topic (a term other than a name, in the sentence or beside it): one that
+                # only names the topic is a vague link or about something else.
+                and c.evidence.relation_coverage > 0.0
+            ]
+            relevance = {id(c): c.evidence.score for c in candidates}
+        else:
+            budget = min(SINGLE_ANSWER_QUOTES, self.max_sentences)
+            floor = max(EXTRA_FLOOR, self.relative_cutoff * best.bearing)
+            pool = [c for c in candidates[1:] if c.bearing >= floor]
+            relevance = {id(c): c.bearing for c in candidates}
+        chosen = [best]
+        while pool and len(chosen) < budget:
+            gains = [
+                (
+                    relevance[id(c)]
+                    - MMR_PENALTY * max(_similarity(c, q, context) for q in chosen),
+                    c,
+                )
+                for c in pool
+            ]
+            _, pick = max(gains, key=lambda g: g[0])
+            pool.remove(pick)
+            if max(_similarity(pick, q, context) for q in chosen) < REDUNDANT:
+                chosen.append(pick)
         return chosen
 
 
-def _cite(question: str, chosen: list[Evidence], context: Context, *, support: float) -> Answer:
-    ordered = sorted(chosen, key=lambda e: (e.source, e.start))
-    citations = tuple(Citation.quoting(e, n) for n, e in enumerate(ordered, start=1))
-    text = " ".join(f"{c.text} [{c.number}]" for c in citations)
+@dataclass(frozen=True)
+class _Span:
+    """A verbatim quote: one sentence, or adjacent sentences quoted together."""
+
+    first: Evidence
+    text: str
+    end: int
+    bearing: float
+
+
+def _windows(chosen: Sequence[_Candidate], evidence: Sequence[Evidence]) -> list[_Span]:
+    """Widen each quote to its lead-in or its continuation where it needs one; merge overlaps."""
+    spans: list[_Span] = []
+    for c in chosen:
+        e = c.evidence
+        span = _Span(e, e.text, e.end, c.bearing)
+        following = _next(e, evidence)
+        before = _previous(e, evidence)
+        announces = e.text.rstrip().endswith((":", "—")) or e.new_terms <= RESTATES
+        if announces and following is not None:
+            span = _Span(e, e.text + e.after + following.text, following.end, c.bearing)
+        elif e.coverage == 0.0 and before is not None and before.coverage > 0.0:
+            span = _Span(before, before.text + before.after + e.text, e.end, c.bearing)
+        if not any(_overlaps(span, s) for s in spans):
+            spans.append(span)
+    return spans
+
+
+def _next(e: Evidence, evidence: Sequence[Evidence]) -> Evidence | None:
+    if not e.after:
+        return None
+    start = e.end + len(e.after)
+    return next((x for x in evidence if x.source == e.source and x.start == start), None)
+
+
+def _previous(e: Evidence, evidence: Sequence[Evidence]) -> Evidence | None:
+    return next(
+        (
+            x
+            for x in evidence
+            if x.source == e.source and x.after and x.end + len(x.after) == e.start
+        ),
+        None,
+    )
+
+
+def _overlaps(a: _Span, b: _Span) -> bool:
+    return a.first.source == b.first.source and a.first.start < b.end and b.first.start < a.end
+
+
+def _similarity(a: _Candidate, b: _Candidate, context: Context) -> float:
+    """Cosine of two candidates' index-time vectors, or word overlap past the matrix."""
+    matrix = context.redundancy
+    if a.index < len(matrix) and b.index < len(matrix):
+        return matrix[a.index][b.index]
+    words_a = set(_WORD.findall(a.evidence.text.lower()))
+    words_b = set(_WORD.findall(b.evidence.text.lower()))
+    if not words_a or not words_b:
+        return 0.0
+    jaccard = len(words_a & words_b) / len(words_a | words_b)
+    return 1.0 if jaccard >= _NEAR_DUPLICATE else jaccard
+
+
+def _cite(
+    question: str, spans: Sequence[_Span], context: Context, *, support: float, as_list: bool
+) -> Answer:
+    citations = tuple(
+        Citation(
+            number=n,
+            source=s.first.source,
+            title=s.first.title,
+            section=s.first.section,
+            text=s.text,
+            start=s.first.start,
+            end=s.end,
+            score=s.bearing,
+        )
+        for n, s in enumerate(spans, start=1)
+    )
+    parts = [f"{c.text} [{c.number}]" for c in citations]
+    listed = as_list and len(parts) > 1
     return Answer(
         question=question,
-        text=text,
+        text="\n".join(f"- {p}" for p in parts) if listed else " ".join(parts),
         citations=citations,
         passages=context.passages,
         support=support,
     )
-
-
-def _is_near_duplicate(a: str, b: str) -> bool:
-    words_a = set(_WORD.findall(a.lower()))
-    words_b = set(_WORD.findall(b.lower()))
-    if not words_a or not words_b:
-        return False
-    return len(words_a & words_b) / len(words_a | words_b) >= _NEAR_DUPLICATE

@@ -19,6 +19,7 @@ from redbook_qa.errors import IndexMismatchError, IndexNotFoundError, RedbookQAE
 from redbook_qa.models import Answer, Context, CorpusChange, Document, Passage
 from redbook_qa.persist import load_store, save_store, write_lock
 from redbook_qa.retrieval import Retriever
+from redbook_qa.screening import without_instructions
 from redbook_qa.store import (
     ChunkingParams,
     Manifest,
@@ -245,6 +246,12 @@ class RedbookQA:
         retriever = self.retriever
         return retriever.retrieve(_search_text(retriever, query), k=k, filters=filters)
 
+    def context(
+        self, question: str, *, k: int | None = None, filters: Filters | None = None
+    ) -> Context:
+        """Return what the answerer sees for ``question``: passages and scored sentences."""
+        return self._context(_clean_question(question), k, filters)
+
     def ask(
         self,
         question: str,
@@ -333,7 +340,7 @@ def _clean_question(question: str) -> str:
     cleaned = " ".join(cleaned.split())[:MAX_QUESTION_CHARS]
     if not any(ch.isalnum() for ch in cleaned):
         raise ValueError("the question is empty; type a question about the articles")
-    return cleaned
+    return without_instructions(cleaned)
 
 
 def _embedder(settings: Settings) -> Embedder:

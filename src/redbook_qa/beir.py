@@ -63,11 +63,16 @@ def load_qrels(path: Path) -> dict[str, set[str]]:
     return qrels
 
 
+Confidences = list[tuple[float, bool]]
+"""(confidence shown, first quote holds a gold answer) per question."""
+
+
 def score_retrieval(
     qa: RedbookQA, queries: Sequence[Query], qrels: dict[str, set[str]]
-) -> dict[str, float]:
+) -> tuple[dict[str, float], Confidences]:
     """nDCG@10, Recall@10/100, MRR@10 over documents, and answer figures where known."""
     totals: dict[str, list[float]] = {}
+    confidences: Confidences = []
     for query in tqdm(queries, desc="answerable", unit="q", leave=False):
         relevant_docs = qrels.get(query.id, set())
         passages = qa.retrieve(query.text, k=RETRIEVE_K)
@@ -84,23 +89,36 @@ def score_retrieval(
             answer = qa.ask(query.text)
             row["latency_ms"] = (time.perf_counter() - started) * 1000
             top = " ".join(p.text for p in passages[:ANSWER_PASSAGES])
+            right = not answer.abstained and metrics.contains_any(answer.text, query.answers)
+            first = answer.citations[0].text if answer.citations else ""
             row["answer_in_top5_passages"] = float(metrics.contains_any(top, query.answers))
-            row["answer_in_answer_text"] = float(
-                not answer.abstained and metrics.contains_any(answer.text, query.answers)
-            )
+            row["answer_in_answer_text"] = float(right)
+            row["answer_in_first_quote"] = float(metrics.contains_any(first, query.answers))
+            row["quotes_per_answer"] = float(len(answer.citations))
             row["false_abstention_rate"] = float(answer.abstained)
+            confidences.append((answer.support, metrics.contains_any(first, query.answers)))
         for name, value in row.items():
             totals.setdefault(name, []).append(value)
-    return _averages(totals)
+    return _averages(totals), confidences
 
 
-def score_abstention(qa: RedbookQA, queries: Sequence[Query]) -> dict[str, float]:
+def score_abstention(
+    qa: RedbookQA, queries: Sequence[Query]
+) -> tuple[dict[str, float], Confidences]:
     """Share of unanswerable questions on which the answerer abstains."""
-    abstained = [
-        qa.ask(query.text).abstained
-        for query in tqdm(queries, desc="unanswerable", unit="q", leave=False)
-    ]
-    return {"unanswerable_abstention_rate": sum(abstained) / len(abstained) if abstained else 0.0}
+    answers = [qa.ask(q.text) for q in tqdm(queries, desc="unanswerable", unit="q", leave=False)]
+    rate = sum(a.abstained for a in answers) / len(answers) if answers else 0.0
+    return {"unanswerable_abstention_rate": rate}, [(a.support, False) for a in answers]
+
+
+def crag(summary: dict[str, float], n_answerable: int, n_unanswerable: int) -> float:
+    """CRAG-style score over both sets: +1 right, 0 refused, -1 wrong (or not refused)."""
+    right = summary.get("answer_in_answer_text", 0.0) * n_answerable
+    refused = summary.get("false_abstention_rate", 0.0) * n_answerable
+    wrong = n_answerable - right - refused
+    answered_unanswerable = (1 - summary.get("unanswerable_abstention_rate", 0.0)) * n_unanswerable
+    total = n_answerable + n_unanswerable
+    return (right - wrong - answered_unanswerable) / total if total else 0.0
 
 
 def open_cached(
@@ -139,9 +157,20 @@ def main(
         raise CorpusError(f"{directory}/qrels/test.tsv is missing")
     qa = open_cached(directory, cache_dir=cache_dir, fusion=fusion)
     queries = load_queries(directory / "queries.jsonl")[:limit]
-    summary = score_retrieval(qa, queries, load_qrels(qrels_file))
+    summary, confidences = score_retrieval(qa, queries, load_qrels(qrels_file))
     if unanswerable is not None:
-        summary.update(score_abstention(qa, load_queries(unanswerable)[:limit]))
+        refusable = load_queries(unanswerable)[:limit]
+        refused, unanswered = score_abstention(qa, refusable)
+        summary.update(refused)
+        confidences += unanswered
+        answerable = sum(1 for q in queries if q.answers)
+        summary["crag_score"] = crag(summary, answerable, len(refusable))
+    # Reliability of the confidence shown, over answerable and unanswerable questions.
+    table = metrics.reliability_table([p for p, _ in confidences], [o for _, o in confidences])
+    for low, high, n, predicted, observed in table:
+        summary[f"confidence[{low:.1f},{high:.1f}) n"] = float(n)
+        summary[f"confidence[{low:.1f},{high:.1f}) predicted"] = predicted
+        summary[f"confidence[{low:.1f},{high:.1f}) observed"] = observed
     report = {
         "created": datetime.now(UTC).isoformat(timespec="seconds"),
         "dataset": str(directory),

@@ -7,7 +7,6 @@ from pathlib import Path
 from pydantic import AliasChoices, Field
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
-from redbook_qa.answering import DEFAULT_MIN_SUPPORT
 from redbook_qa.chunking import DEFAULT_MAX_TOKENS, DEFAULT_OVERLAP
 from redbook_qa.embedding import BUNDLED_MODEL
 from redbook_qa.fusion import DEFAULT_ALPHA, DEFAULT_FUSION, FusionMethod
@@ -52,7 +51,9 @@ class Settings(BaseSettings):
     fusion: FusionMethod = DEFAULT_FUSION
     alpha: float = Field(default=DEFAULT_ALPHA, ge=0.0, le=1.0)
     sentence_weight: float = Field(default=DEFAULT_SENTENCE_WEIGHT, ge=0.0, le=1.0)
-    min_support: float = DEFAULT_MIN_SUPPORT
+    # The least confidence (a probability) to answer with; None: the threshold calibrated with
+    # the shipped weights (redbook_qa.answering.calibrated_min_support).
+    min_support: float | None = Field(default=None, ge=0.0, le=1.0)
     aliases_file: Path | None = None
     show_progress: bool = False
     # A generative answerer over any OpenAI-compatible server; unset keeps answers extractive.

@@ -35,7 +35,9 @@ HEADLINE = (
     "abstention_recall",
     "false_abstention_rate",
     "citation_validity",
-    "citation_precision",
+    "quote_precision",
+    "first_quote_on_point",
+    "aspect_coverage",
 )
 LOWER_IS_BETTER = frozenset({"false_abstention_rate", "latency_p50_ms", "latency_p95_ms"})
 
@@ -55,6 +57,8 @@ class EvalCase(BaseModel):
     answer_keywords: list[str]
     kind: str
     follows: str | None = None
+    # Distinct points a complete answer makes: groups of indexes into ``evidence``.
+    aspects: list[list[int]] | None = None
 
 
 class CaseResult(BaseModel):
@@ -76,6 +80,10 @@ class CaseResult(BaseModel):
     citations: int
     citations_valid: int
     citations_on_gold: int
+    quotes_on_evidence: int = 0
+    first_on_point: bool = False
+    aspects_covered: float | None = None
+    support: float = 0.0
     coverage: float
     latency_ms: float
     mode: str = "extractive"
@@ -156,12 +164,21 @@ def _run_case(
     answer = qa.ask(searched, mode=mode)
     latency = (time.perf_counter() - started) * 1000
     valid = sum(1 for c in answer.citations if texts.get(c.source, "")[c.start : c.end] == c.text)
+    on_evidence = [
+        any(c.source == s and metrics.overlaps((c.start, c.end), span) for s, span in gold)
+        for c in answer.citations
+    ]
     on_gold = sum(
         1
-        for c in answer.citations
-        if any(c.source == s and metrics.overlaps((c.start, c.end), span) for s, span in gold)
-        or (c.source == case.source and c.section == case.section)
+        for c, hit in zip(answer.citations, on_evidence, strict=True)
+        if hit or (c.source == case.source and c.section == case.section)
     )
+    aspects = None
+    if case.aspects and case.answerable:
+        cited = [(c.source, (c.start, c.end)) for c in answer.citations]
+        aspects = metrics.aspect_coverage(
+            cited, [[gold[i] for i in group] for group in case.aspects]
+        )
     return CaseResult(
         id=case.id,
         kind=case.kind,
@@ -180,7 +197,13 @@ def _run_case(
         citations=len(answer.citations),
         citations_valid=valid,
         citations_on_gold=on_gold,
-        coverage=metrics.citation_coverage(answer.text) if not answer.abstained else 0.0,
+        quotes_on_evidence=sum(on_evidence),
+        first_on_point=bool(on_evidence and on_evidence[0]),
+        aspects_covered=aspects,
+        support=answer.support,
+        coverage=metrics.citation_coverage(answer.text, [c.text for c in answer.citations])
+        if not answer.abstained
+        else 0.0,
         latency_ms=latency,
         mode=answer.mode,
         draft_supported=answer.supported_ratio,
@@ -209,6 +232,17 @@ def summarise(results: Sequence[CaseResult]) -> dict[str, float]:
         if gold_citations
         else 1.0,
         "citation_coverage": _mean([r.coverage for r in answered]),
+        # Strict: a quote counts only if it overlaps a gold evidence span.
+        "quote_precision": sum(r.quotes_on_evidence for r in answerable if not r.abstained)
+        / gold_citations
+        if gold_citations
+        else 1.0,
+        "first_quote_on_point": _mean(
+            [float(r.first_on_point) for r in answerable if not r.abstained]
+        ),
+        "aspect_coverage": _mean(
+            [r.aspects_covered for r in answerable if r.aspects_covered is not None]
+        ),
         "latency_p50_ms": metrics.percentile([r.latency_ms for r in results], 50),
         "latency_p95_ms": metrics.percentile([r.latency_ms for r in results], 95),
     }
@@ -240,13 +274,14 @@ def check_floors(report: EvalReport, floors: dict[str, float]) -> list[str]:
 def format_table(report: EvalReport) -> str:
     """Render the summary and per-kind figures as a Markdown table."""
     columns = [
-        "hit@1",
         "hit@5",
         "mrr@10",
         "keyword_accuracy",
+        "quote_precision",
+        "first_quote_on_point",
+        "aspect_coverage",
         "abstention_recall",
         "false_abstention_rate",
-        "citation_precision",
         "latency_p50_ms",
     ]
     header = "| kind | cases | " + " | ".join(columns) + " |"

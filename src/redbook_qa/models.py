@@ -96,23 +96,51 @@ class Passage(_Span):
 
 
 class Evidence(_Span):
-    """A candidate answer sentence from a retrieved passage, scored against the question."""
+    """A candidate answer sentence from a retrieved passage, scored against the question.
+
+    ``score`` is retrieval's ranking of candidates; the answerer re-scores them for how
+    well they answer (see :mod:`redbook_qa.bearing`) from the signals kept here.
+    """
 
     chunk_id: str
     source: str
     title: str
     section: str
     score: float
-    similarity: float
-    coverage: float
+    similarity: float  # cosine of the sentence (with its title and heading) to the question
+    coverage: float  # IDF-weighted share of the question's terms in the sentence (and heading)
+    window_coverage: float = 0.0  # the same over the sentence and its neighbours
+    neighbour_similarity: float = 0.0  # the higher cosine to the question of its neighbours
+    # Window coverage of the question's names and numbers alone, and of its other terms
+    # (1.0 when it has none): a swapped entity or a missing relation shows in one of them.
+    name_coverage: float = 1.0
+    relation_coverage: float = 1.0
+    novelty: float = 0.0  # share of the sentence's terms the question and title lack
+    new_terms: int = 0  # how many terms those are
+    passage_score: float = 0.0  # fused score of the passage it comes from
+    # The whitespace up to the next sentence when only whitespace lies between them, so the
+    # two can be quoted as one verbatim span; "" when the next sentence is not adjacent.
+    after: str = ""
 
 
 class Context(_Frozen):
-    """What retrieval hands the answerer: ranked passages and their scored sentences."""
+    """What retrieval hands the answerer: ranked passages and their scored sentences.
+
+    ``redundancy[i][j]`` is the cosine between evidence sentences ``i`` and ``j`` (for the
+    first ``len(redundancy)`` of them), so quotes can be chosen to cover distinct points;
+    ``unmatched`` is the IDF-weighted share of the question's terms that no top passage
+    holds.
+    """
 
     question: str
     passages: tuple[Passage, ...]
     evidence: tuple[Evidence, ...]
+    redundancy: tuple[tuple[float, ...], ...] = ()
+    unmatched: float = 0.0
+    # The same, split: over the question's names (capitalised or CJK words) and over its
+    # other terms, the relation asked about ("founded", "headquartered", "cost").
+    unmatched_names: float = 0.0
+    unmatched_relation: float = 0.0
 
 
 class Citation(_Span):

@@ -10,6 +10,7 @@ import html
 import re
 from collections.abc import Mapping, Sequence
 
+from redbook_qa.confidence import confidence_label
 from redbook_qa.models import Answer, Chunk, Citation, Passage
 
 _CONTEXT_CHARS = 400
@@ -71,7 +72,11 @@ def answer_markdown(answer: Answer, *, searched_for: str = "") -> str:
     answer come ``searched_for`` (the rewritten question of a follow-up, if given) and any
     notice, such as why a generated answer fell back to quotes.
     """
-    body = escape_markdown(answer.text)
+    lines = answer.text.split("\n")
+    if len(lines) > 1 and all(line.startswith("- ") for line in lines):  # a list of quotes
+        body = "\n".join(f"- {escape_markdown(line[2:])}" for line in lines)
+    else:
+        body = escape_markdown(answer.text)
     if answer.abstained:
         body = f"**{body}**\n\nThe closest passages are listed as *related* under Sources."
     for c in answer.citations:
@@ -81,12 +86,22 @@ def answer_markdown(answer: Answer, *, searched_for: str = "") -> str:
             f"<sup>[{c.number}]</sup></a>"
         )
         body = body.replace(marker, link)
-    notes = []
+    notes = [] if answer.abstained else [confidence_badge(answer.support)]
     if searched_for:
         notes.append(f"searched for: “{escape_markdown(searched_for)}”")
     if answer.notice:
         notes.append(escape_markdown(answer.notice))
     return body + "".join(f"\n\n<small>{note}</small>" for note in notes)
+
+
+def confidence_badge(support: float) -> str:
+    """Say how likely the answer is on point, as high / medium / low, the figure on hover."""
+    label = confidence_label(support)
+    return (
+        f'<span class="rq-confidence rq-confidence-{label}" '
+        f'title="{support:.0%} chance that the first quote answers the question (calibrated on '
+        f'SQuAD 2.0 and the evals)">confidence: {label}</span>'
+    )
 
 
 def sources_html(

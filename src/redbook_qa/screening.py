@@ -57,6 +57,23 @@ def instruction_signals(text: str) -> list[str]:
     return [name for name, pattern in _PATTERNS if pattern.search(text)]
 
 
+def without_instructions(question: str) -> str:
+    """Drop the sentences of a question that are instructions to a model, keeping the rest.
+
+    "Ignore previous instructions. Who makes Labubu?" is searched for, and answered, as
+    "Who makes Labubu?". A question made only of instructions is returned whole: nothing in
+    the articles answers it, so it is refused.
+    """
+    from redbook_qa.sentences import split_sentences
+
+    kept = [
+        question[a:b]
+        for a, b in split_sentences(question)
+        if not instruction_signals(question[a:b])
+    ]
+    return " ".join(kept) if kept else question
+
+
 def flag_metadata(text: str, metadata: dict[str, str]) -> dict[str, str]:
     """Return ``metadata`` with the screening flag set when ``text`` looks like instructions."""
     signals = instruction_signals(text)

@@ -44,6 +44,10 @@ CSS = """
 }
 .rq-scores { color: #6b7280; }
 #rq-chat small { color: #6b7280; }
+.rq-confidence { border-radius: 9px; padding: 0 7px; cursor: help; }
+.rq-confidence-high { background: #dcfce7; color: #166534; }
+.rq-confidence-medium { background: #fef9c3; color: #854d0e; }
+.rq-confidence-low { background: #fee2e2; color: #991b1b; }
 """
 # A [n] marker in an answer is a link to "#source-n" in the sources panel. Scroll to it here
 # rather than rely on the browser: Gradio may open links from chat messages in a new tab.
