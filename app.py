@@ -1,6 +1,6 @@
 """The Gradio chat page over `seeds/` (run: `make run`, or `python app.py`).
 
-Thin on purpose: the handlers live in `redbook_qa.chat` and are tested without a browser.
+Thin on purpose: the handlers live in `redbook_qa.serving.chat` and are tested without a browser.
 Settings come from `REDBOOK_QA_*` variables (e.g. REDBOOK_QA_CORPUS_DIR=my_articles); the
 page asks for a login when given `--auth user:password` or REDBOOK_QA_AUTH=user:password.
 It is never published through a Gradio share link.
@@ -12,7 +12,8 @@ import argparse
 import logging
 import os
 
-from redbook_qa.ui import launch, parse_auth
+from redbook_qa.serving.auth import parse_auth
+from redbook_qa.serving.ui import launch
 
 
 def main() -> None:

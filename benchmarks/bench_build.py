@@ -13,12 +13,13 @@ import argparse
 import time
 from pathlib import Path
 
-from redbook_qa.chunking import embedding_text
 from redbook_qa.config import Settings
-from redbook_qa.corpus import load_corpus, load_jsonl
-from redbook_qa.embedding import SentenceTransformerEmbedder
-from redbook_qa.store import ChunkingParams, build_store
-from redbook_qa.tokens import TiktokenCounter
+from redbook_qa.embedding.transformer import SentenceTransformerEmbedder
+from redbook_qa.stores.base import ChunkingParams
+from redbook_qa.stores.building import build_store
+from redbook_qa.text.chunking import embedding_text
+from redbook_qa.text.corpus import load_corpus, load_jsonl
+from redbook_qa.text.tokens import TiktokenCounter
 
 SQUAD = Path(__file__).resolve().parents[2] / "shared/evaldata/squad2-dev-cs224n/corpus.jsonl"
 

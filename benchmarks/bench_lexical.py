@@ -19,8 +19,9 @@ from pathlib import Path
 
 import numpy as np
 
-from redbook_qa.lexical import LexicalIndex, analyze
-from redbook_qa.sentences import split_sentences
+from redbook_qa.stores.bm25 import LexicalIndex
+from redbook_qa.text.sentences import split_sentences
+from redbook_qa.text.terms import analyze
 
 SQUAD = Path(__file__).resolve().parents[2] / "shared/evaldata/squad2-dev-cs224n"
 POOL = 32

@@ -96,8 +96,8 @@ def free_port() -> int:
 SERVER = """
 import sys
 from redbook_qa.api import RedbookQA
-from redbook_qa.chat import ChatSession
-from redbook_qa.ui import CSS, JS, build_demo
+from redbook_qa.serving.chat import ChatSession
+from redbook_qa.serving.ui import CSS, JS, build_demo
 
 demo = build_demo(ChatSession(RedbookQA.open()))
 demo.queue(default_concurrency_limit=int(sys.argv[2]))

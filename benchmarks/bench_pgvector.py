@@ -44,12 +44,14 @@ import numpy.typing as npt
 from bench_scale import held_out, make_clustered, recall_at, run_worker, worker_dir
 
 from redbook_qa import __version__
-from redbook_qa.index import VectorIndex
-from redbook_qa.lexical import LexicalIndex
-from redbook_qa.localpg import LocalPostgres
 from redbook_qa.models import Chunk
-from redbook_qa.pgstore import DEFAULT_EF_SEARCH, PgVectorStore
-from redbook_qa.store import FORMAT_VERSION, ChunkingParams, Manifest, Store, corpus_fingerprint
+from redbook_qa.stores.base import FORMAT_VERSION, ChunkingParams, Manifest
+from redbook_qa.stores.bm25 import LexicalIndex
+from redbook_qa.stores.building import corpus_fingerprint
+from redbook_qa.stores.faiss_index import VectorIndex
+from redbook_qa.stores.memory import Store
+from redbook_qa.stores.postgres.local import LocalPostgres
+from redbook_qa.stores.postgres.store import DEFAULT_EF_SEARCH, PgVectorStore
 
 Matrix = npt.NDArray[np.float32]
 SCHEMA = "bench"

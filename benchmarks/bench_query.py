@@ -69,7 +69,7 @@ def _postgres_qa(qa: RedbookQA) -> Iterator[RedbookQA]:
     import tempfile
 
     from redbook_qa.config import Settings
-    from redbook_qa.localpg import LocalPostgres
+    from redbook_qa.stores.postgres.local import LocalPostgres
 
     with tempfile.TemporaryDirectory() as folder, LocalPostgres(folder) as server:
         settings = Settings(store=server.url)

@@ -21,11 +21,12 @@ from pathlib import Path
 
 import numpy as np
 
-from redbook_qa.chunking import chunk_documents, embedding_text
-from redbook_qa.cluster import RayEmbedder
-from redbook_qa.corpus import load_corpus, load_jsonl
-from redbook_qa.embedding import DEFAULT_BATCH_SIZE, SentenceTransformerEmbedder, Vectors
-from redbook_qa.tokens import TiktokenCounter
+from redbook_qa.embedding.base import DEFAULT_BATCH_SIZE, Vectors
+from redbook_qa.embedding.ray import RayEmbedder
+from redbook_qa.embedding.transformer import SentenceTransformerEmbedder
+from redbook_qa.text.chunking import chunk_documents, embedding_text
+from redbook_qa.text.corpus import load_corpus, load_jsonl
+from redbook_qa.text.tokens import TiktokenCounter
 
 SQUAD = Path(__file__).resolve().parents[2] / "shared/evaldata/squad2-dev-cs224n/corpus.jsonl"
 

@@ -39,7 +39,7 @@ import faiss
 import numpy as np
 import numpy.typing as npt
 
-from redbook_qa.index import INDEX_FILE, IndexKind, VectorIndex
+from redbook_qa.stores.faiss_index import INDEX_FILE, IndexKind, VectorIndex
 
 Matrix = npt.NDArray[np.float32]
 _BLOCK = 100_000

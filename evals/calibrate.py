@@ -2,7 +2,7 @@
 
 Runs the seeds question set and, when present, the SQuAD 2.0 half in ../shared/evaldata, with
 abstention switched off, records each answer's support (the calibrated confidence of
-redbook_qa.confidence), and prints for a sweep of thresholds the share of unanswerable
+redbook_qa.answering.confidence), and prints for a sweep of thresholds the share of unanswerable
 questions refused and of answerable ones wrongly refused. These use the shipped weights,
 which saw both sets; the threshold itself is chosen on held-out folds by
 evals/train_answering.py (`make train-answering`).
@@ -17,11 +17,11 @@ from pathlib import Path
 
 import numpy as np
 
+from redbook_qa.answering.conversation import standalone_question
 from redbook_qa.api import RedbookQA
-from redbook_qa.beir import load_queries, open_cached
 from redbook_qa.config import Settings
-from redbook_qa.conversation import standalone_question
-from redbook_qa.evals import load_cases
+from redbook_qa.evaluation.beir import load_queries, open_cached
+from redbook_qa.evaluation.cases import load_cases
 
 ROOT = Path(__file__).resolve().parents[1]
 SQUAD = ROOT.parent / "shared" / "evaldata" / "squad2-dev-cs224n"

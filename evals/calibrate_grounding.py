@@ -1,10 +1,11 @@
 """Calibrate the grounding check: which generated sentences do the articles support?
 
 Runs the LLM answerer over the seeds question set (answerable cases the extractive gate lets
-through), aligns every draft sentence with :class:`redbook_qa.grounding.Grounder`, and writes
-one JSON line per sentence (question, sentence, best passage sentence, similarity, overlap,
-new facts) to ``--out``. Sentences labelled by hand in ``evals/grounding_labels.jsonl``
-(``{"sentence": ..., "supported": true|false}``: does the quoted passage sentence state it?)
+through), aligns every draft sentence with
+:class:`redbook_qa.answering.grounding.Grounder`, and writes one JSON line per sentence
+(question, sentence, best passage sentence, similarity, overlap, new facts) to ``--out``.
+Sentences labelled by hand in ``evals/grounding_labels.jsonl`` (``{"sentence": ...,
+"supported": true|false}``: does the quoted passage sentence state it?)
 are then used to sweep the support threshold: the table gives, per threshold, the share of
 unsupported sentences let through (to keep near zero) and of supported ones dropped.
 
@@ -19,15 +20,15 @@ from pathlib import Path
 
 import numpy as np
 
+from redbook_qa.answering.generated import LLMAnswerer
+from redbook_qa.answering.grounding import W_SIMILARITY, passage_of
+from redbook_qa.answering.prompting import build_messages
 from redbook_qa.api import RedbookQA
 from redbook_qa.config import Settings
-from redbook_qa.evals import load_cases
-from redbook_qa.generation import LLMAnswerer
-from redbook_qa.grounding import W_SIMILARITY, passage_of
-from redbook_qa.local_llm import LocalLLMServer
+from redbook_qa.evaluation.cases import load_cases
+from redbook_qa.llm.local import LocalLLMServer
 from redbook_qa.models import Passage
-from redbook_qa.prompting import build_messages
-from redbook_qa.screening import is_flagged
+from redbook_qa.text.screening import is_flagged
 
 ROOT = Path(__file__).resolve().parents[1]
 LABELS = ROOT / "evals" / "grounding_labels.jsonl"
@@ -39,7 +40,7 @@ def collect(qa: RedbookQA, questions: list[tuple[str, str]]) -> list[dict[str, o
     assert isinstance(answerer, LLMAnswerer)
     rows: list[dict[str, object]] = []
     for case_id, question in questions:
-        context = qa.retriever.context(qa.aliases.rewrite(question), k=qa.settings.k)
+        context = qa.context(question, k=qa.settings.k)
         if answerer.fallback.answer(question, context).abstained:
             continue
         passages = [p for p in context.passages if not is_flagged(p.metadata)]

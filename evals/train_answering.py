@@ -7,9 +7,9 @@ contexts with no such sentence. The contexts are cached in .cache/answering/ (de
 after a retrieval change).
 
 - bearing: logistic regression, P(sentence holds the answer | features of
-  redbook_qa.bearing), over every candidate of answerable questions.
+  redbook_qa.answering.bearing), over every candidate of answerable questions.
 - confidence: logistic regression, P(the best-bearing sentence holds the answer | features
-  of redbook_qa.confidence), over answerable and unanswerable questions alike.
+  of redbook_qa.answering.confidence), over answerable and unanswerable questions alike.
 
 Both are fitted twice by article parity (train on even articles, score the odd ones, and the
 reverse), so every figure printed is on articles the model did not see; the shipped weights
@@ -66,7 +66,7 @@ class Item:
 
     @property
     def evidence(self) -> list:
-        from redbook_qa.bearing import is_candidate
+        from redbook_qa.answering.bearing import is_candidate
 
         return [e for e in self.context.evidence if is_candidate(e)]  # type: ignore[attr-defined]
 
@@ -94,7 +94,7 @@ def squad_items(limit: int | None) -> list[Item]:
     from redbook_qa.models import Context
 
     def build() -> list[dict]:
-        from redbook_qa.beir import open_cached
+        from redbook_qa.evaluation.beir import open_cached
 
         qa = open_cached(SQUAD, cache_dir=ROOT / ".cache" / "beir")
         rows = []
@@ -140,19 +140,19 @@ def seeds_items() -> list[Item]:
     from redbook_qa.models import Context
 
     def build() -> list[dict]:
+        from redbook_qa.answering.conversation import standalone_question
         from redbook_qa.api import RedbookQA
-        from redbook_qa.conversation import standalone_question
-        from redbook_qa.evals import _gold_spans, _source_texts, load_cases
+        from redbook_qa.evaluation.cases import gold_spans, load_cases, source_texts
 
         qa = RedbookQA.open()
         cases = load_cases(ROOT / "evals" / "questions.jsonl")
-        texts = _source_texts(qa.settings.corpus_dir, cases)
+        texts = source_texts(qa.settings.corpus_dir, cases)
         by_id = {c.id: c for c in cases}
         rows = []
         for case in cases:
             history = [by_id[case.follows].question] if case.follows in by_id else []
             searched = standalone_question(case.question, history)
-            gold = [[s, a, b] for s, (a, b) in _gold_spans(case, texts)]
+            gold = [[s, a, b] for s, (a, b) in gold_spans(case, texts)]
             rows.append(
                 {
                     "qid": case.id,
@@ -219,8 +219,8 @@ def as_model(names: Sequence[str], bias: float, coef: npt.NDArray[np.float64]) -
 
 
 def bearing_rows(items: Sequence[Item]) -> list[list[dict[str, float]]]:
-    from redbook_qa.answer_types import question_shape
-    from redbook_qa.bearing import bearing_features
+    from redbook_qa.answering.answer_types import question_shape
+    from redbook_qa.answering.bearing import bearing_features
 
     return [bearing_features(i.evidence, question_shape(i.searched), i.searched) for i in items]
 
@@ -241,7 +241,7 @@ def fit_bearing(
 
 
 def probabilities(model: dict, rows: Sequence[dict[str, float]]) -> list[float]:
-    from redbook_qa.bearing import LinearModel
+    from redbook_qa.answering.bearing import LinearModel
 
     linear = LinearModel(bias=model["bias"], weights=model["weights"])
     return [linear.probability(r) for r in rows]
@@ -251,8 +251,8 @@ def confidence_rows(
     items: Sequence[Item], rows: Sequence[list[dict[str, float]]], bearing: dict
 ) -> tuple[list[dict[str, float]], list[int]]:
     """Per question: confidence features, and whether its best-bearing sentence answers."""
-    from redbook_qa.answer_types import question_shape
-    from redbook_qa.confidence import confidence_features, context_signals
+    from redbook_qa.answering.answer_types import question_shape
+    from redbook_qa.answering.confidence import confidence_features, context_signals
 
     features, labels = [], []
     for item, row in zip(items, rows, strict=True):
@@ -270,7 +270,7 @@ def confidence_rows(
 def fit_confidence(
     features: list[dict[str, float]], labels: list[int], weights: list[float]
 ) -> dict:
-    from redbook_qa.confidence import CONFIDENCE_FEATURES
+    from redbook_qa.answering.confidence import CONFIDENCE_FEATURES
 
     x = matrix(features, CONFIDENCE_FEATURES)
     y = np.array(labels, dtype=np.float64)
@@ -279,7 +279,7 @@ def fit_confidence(
 
 def fit_all(items: Sequence[Item], rows: Sequence[list[dict[str, float]]]) -> dict[str, dict]:
     """The ranking, bearing and confidence models (confidence reads the ranking's output)."""
-    from redbook_qa.bearing import BEARING_FEATURES, RANKING_FEATURES
+    from redbook_qa.answering.bearing import BEARING_FEATURES, RANKING_FEATURES
 
     ranking = fit_bearing(items, rows, RANKING_FEATURES)
     feats, labels = confidence_rows(items, rows, ranking)
@@ -388,7 +388,7 @@ def threshold(items, rows, models) -> float:
 
 
 def reliability(conf: list[tuple[float, int, bool]]) -> None:
-    from redbook_qa.metrics import reliability_table
+    from redbook_qa.evaluation.metrics import reliability_table
 
     for low, high, n, predicted, observed in reliability_table(
         [p for p, _, _ in conf], [bool(g) for _, g, _ in conf]

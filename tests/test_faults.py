@@ -22,10 +22,10 @@ from pathlib import Path
 
 import pytest
 
-from redbook_qa import persist
 from redbook_qa.api import RedbookQA
 from redbook_qa.config import Settings
 from redbook_qa.errors import RedbookQAError
+from redbook_qa.stores import folder as persist
 
 from conftest import SEEDS, write
 
@@ -40,10 +40,11 @@ BUILD = textwrap.dedent(
     """
     import logging, sys
     import redbook_qa.api as api
+    import redbook_qa.stores.location as location
     from redbook_qa.config import Settings
 
     logging.basicConfig(level=logging.INFO, format="%(name)s: %(message)s")
-    real_save = api.save_store
+    real_save = location.save_store
 
     def traced_save(store, root):
         print("saving", flush=True)  # the parent times a kill inside the save from here
@@ -51,7 +52,7 @@ BUILD = textwrap.dedent(
         print("saved", flush=True)
         return path
 
-    api.save_store = traced_save
+    location.save_store = traced_save
     settings = Settings(embedding_model="hash-32")
     api.RedbookQA.from_dir(sys.argv[1], index_dir=sys.argv[2], settings=settings)
     print("done", flush=True)
@@ -288,7 +289,7 @@ LOCK_ONCE = textwrap.dedent(
     import sys
     from pathlib import Path
     from redbook_qa.errors import IndexLockedError
-    from redbook_qa.persist import write_lock
+    from redbook_qa.stores.folder import write_lock
 
     try:
         with write_lock(Path(sys.argv[1]), wait=False):

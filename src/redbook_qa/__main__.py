@@ -4,6 +4,6 @@ from __future__ import annotations
 
 import sys
 
-from redbook_qa.cli import main
+from redbook_qa.serving.cli import main
 
 sys.exit(main())

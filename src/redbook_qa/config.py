@@ -7,12 +7,12 @@ from pathlib import Path
 from pydantic import AliasChoices, Field
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
-from redbook_qa.chunking import DEFAULT_MAX_TOKENS, DEFAULT_OVERLAP
-from redbook_qa.embedding import BUNDLED_MODEL
-from redbook_qa.fusion import DEFAULT_ALPHA, DEFAULT_FUSION, FusionMethod
-from redbook_qa.index import IndexKind
-from redbook_qa.retrieval import DEFAULT_SENTENCE_WEIGHT
-from redbook_qa.tokens import DEFAULT_ENCODING
+from redbook_qa.embedding.base import BUNDLED_MODEL
+from redbook_qa.retrieval.fusion import DEFAULT_ALPHA, DEFAULT_FUSION, FusionMethod
+from redbook_qa.retrieval.retriever import DEFAULT_SENTENCE_WEIGHT
+from redbook_qa.stores.faiss_index import IndexKind
+from redbook_qa.text.chunking import DEFAULT_MAX_TOKENS, DEFAULT_OVERLAP
+from redbook_qa.text.tokens import DEFAULT_ENCODING
 
 DEFAULT_K = 5
 PROJECT_ROOT = Path(__file__).resolve().parents[2]
@@ -37,7 +37,7 @@ class Settings(BaseSettings):
     index_dir: Path = Field(default_factory=lambda: _default_dir("embeddings"))
     # A PostgreSQL URL (postgresql://…) keeps the index in PostgreSQL + pgvector instead of
     # index_dir, searched there by every process that opens it (extra "pg"; see
-    # redbook_qa.pgstore); "local" (or "local:DIR") starts the bundled PostgreSQL on
+    # redbook_qa.stores.postgres.store); "local" (or "local:DIR") starts the bundled PostgreSQL on
     # index_dir/postgres (or DIR). store_schema names the PostgreSQL schema, one per index.
     store: str | None = None
     store_schema: str = Field(default="redbook_qa", pattern=r"^[a-z_][a-z0-9_]{0,62}$")

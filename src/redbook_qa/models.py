@@ -2,9 +2,13 @@
 
 from __future__ import annotations
 
-from typing import Literal
+from typing import TYPE_CHECKING, Literal
 
-from pydantic import BaseModel, ConfigDict, Field, model_validator
+from pydantic import BaseModel, ConfigDict, Field, PrivateAttr, model_validator
+
+if TYPE_CHECKING:
+    import numpy as np
+    import numpy.typing as npt
 
 # "extractive": quoted sentences; "llm": generated sentences that passed the grounding check;
 # "llm-fallback": the generated draft failed (or the server did), so the quotes were used.
@@ -99,7 +103,7 @@ class Evidence(_Span):
     """A candidate answer sentence from a retrieved passage, scored against the question.
 
     ``score`` is retrieval's ranking of candidates; the answerer re-scores them for how
-    well they answer (see :mod:`redbook_qa.bearing`) from the signals kept here.
+    well they answer (see :mod:`redbook_qa.answering.bearing`) from the signals kept here.
     """
 
     chunk_id: str
@@ -126,6 +130,8 @@ class Evidence(_Span):
 class Context(_Frozen):
     """What retrieval hands the answerer: ranked passages and their scored sentences.
 
+    ``question`` is the question as searched for (with its aliases' names, or the English
+    gloss of a Chinese question).
     ``redundancy[i][j]`` is the cosine between evidence sentences ``i`` and ``j`` (for the
     first ``len(redundancy)`` of them), so quotes can be chosen to cover distinct points;
     ``unmatched`` is the IDF-weighted share of the question's terms that no top passage
@@ -141,6 +147,22 @@ class Context(_Frozen):
     # other terms, the relation asked about ("founded", "headquartered", "cost").
     unmatched_names: float = 0.0
     unmatched_relation: float = 0.0
+    # The evidence sentences' index-time vectors, row i for evidence[i]: not a field (vectors
+    # are never validated or serialised), carried along so that no later step fetches them.
+    _vectors: npt.NDArray[np.float32] | None = PrivateAttr(default=None)
+
+    def with_vectors(self, vectors: npt.NDArray[np.float32]) -> Context:
+        """Return this context carrying its evidence sentences' vectors."""
+        if len(vectors) != len(self.evidence):
+            raise ValueError(f"{len(vectors)} vectors for {len(self.evidence)} evidence sentences")
+        copy = self.model_copy()
+        copy._vectors = vectors
+        return copy
+
+    @property
+    def vectors(self) -> npt.NDArray[np.float32] | None:
+        """The evidence sentences' vectors, or ``None`` if the context was built without them."""
+        return self._vectors
 
 
 class Citation(_Span):

@@ -1,0 +1,62 @@
+"""Deterministic SHA-256-seeded vectors: a stand-in embedder for wiring tests, never for quality."""
+
+from __future__ import annotations
+
+import hashlib
+from collections.abc import Sequence
+from typing import TYPE_CHECKING
+
+import numpy as np
+
+from redbook_qa.embedding.base import Vectors
+
+if TYPE_CHECKING:
+    pass
+
+
+class HashEmbedder:
+    """Deterministic vectors seeded from SHA-256 of the text: for wiring tests, never quality.
+
+    The same text gives the same vector in every process; different texts give unrelated
+    vectors, so only exact repeats are "similar".
+    """
+
+    def __init__(self, dimension: int = 32) -> None:
+        if dimension < 1:
+            raise ValueError(f"dimension must be >= 1, got {dimension}")
+        self._dimension = dimension
+
+    @property
+    def name(self) -> str:
+        """Return a name that records the dimension."""
+        return f"hash-{self._dimension}"
+
+    @property
+    def dimension(self) -> int:
+        """Return the vector length."""
+        return self._dimension
+
+    @property
+    def max_tokens(self) -> int:
+        """Return a generous limit: hashing reads the whole text."""
+        return 1_000_000
+
+    def count_tokens(self, text: str) -> int:
+        """Count whitespace-separated words."""
+        return len(text.split())
+
+    def embed_documents(self, texts: Sequence[str], *, show_progress: bool = False) -> Vectors:
+        """Hash each text to a unit vector."""
+        out = np.zeros((len(texts), self._dimension), dtype=np.float32)
+        for row, text in enumerate(texts):
+            out[row] = self._vector(text)
+        return out
+
+    def embed_query(self, text: str) -> Vectors:
+        """Hash one question to a ``[1, dimension]`` unit vector."""
+        return self._vector(text)[None, :]
+
+    def _vector(self, text: str) -> Vectors:
+        seed = int.from_bytes(hashlib.sha256(text.encode("utf-8")).digest()[:8], "little")
+        vector = np.random.default_rng(seed).standard_normal(self._dimension).astype(np.float32)
+        return vector / np.float32(np.linalg.norm(vector))

@@ -1,0 +1,250 @@
+"""The Gradio chat page: a thin Blocks layout over the plain handlers of :class:`ChatSession`.
+
+Importing this module imports Gradio; ``redbook_qa`` itself never does.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+try:
+    import gradio as gr
+except ImportError as err:  # pragma: no cover - depends on the environment
+    raise ImportError('the chat page needs Gradio: pip install "redbook_qa[app]"') from err
+
+from redbook_qa.api import RedbookQA
+from redbook_qa.serving.chat import ChatSession, Message, Turn
+from redbook_qa.serving.feedback import FEEDBACK_FILE, FeedbackLog, Rating
+from redbook_qa.text.uploads import ALLOWED_SUFFIXES, MAX_UPLOAD_BYTES
+
+__all__ = ["ChatSession", "build_demo", "launch"]
+
+logger = logging.getLogger(__name__)
+
+EXAMPLES = (
+    "Why did users pick Xiaohongshu?",
+    "And why not Facebook?",
+    "What role do KOLs play on Xiaohongshu?",
+    "Who makes Labubu?",
+    "What challenges does Xiaohongshu face?",
+)
+_LOOPBACK = {"127.0.0.1", "localhost", "::1"}
+SESSION_TTL_SECONDS = 3600
+CSS = """
+#rq-sources mark { background: #fde68a; color: #111827; padding: 0 2px; border-radius: 2px; }
+.rq-source, .rq-related { border-left: 3px solid #e5e7eb; padding: 2px 10px; margin: 0 0 14px; }
+.rq-source p, .rq-related p { margin: 4px 0; }
+.rq-source.rq-flash { animation: rq-flash 2s ease-out; }
+@keyframes rq-flash {
+  from { background: #fef3c7; border-left-color: #f59e0b; }
+  to { background: transparent; border-left-color: #e5e7eb; }
+}
+.rq-scores { color: #6b7280; }
+#rq-chat small { color: #6b7280; }
+.rq-confidence { border-radius: 9px; padding: 0 7px; cursor: help; }
+.rq-confidence-high { background: #dcfce7; color: #166534; }
+.rq-confidence-medium { background: #fef9c3; color: #854d0e; }
+.rq-confidence-low { background: #fee2e2; color: #991b1b; }
+"""
+# A [n] marker in an answer is a link to "#source-n" in the sources panel. Scroll to it here
+# rather than rely on the browser: Gradio may open links from chat messages in a new tab.
+JS = """
+() => {
+  document.addEventListener("click", (event) => {
+    const link = event.target.closest ? event.target.closest('a[href^="#source-"]') : null;
+    if (!link) return;
+    const target = document.getElementById(link.getAttribute("href").slice(1));
+    if (!target) return;
+    event.preventDefault();
+    event.stopPropagation();
+    target.scrollIntoView({ behavior: "smooth", block: "center" });
+    target.classList.remove("rq-flash");
+    void target.offsetWidth;
+    target.classList.add("rq-flash");
+  }, true);
+}
+"""
+
+# Clipboard from the page itself: navigator.clipboard needs a secure origin (loopback counts);
+# elsewhere fall back to a selected textarea.
+COPY_JS = """
+(text) => {
+  if (!text) return;
+  if (navigator.clipboard && window.isSecureContext) {
+    navigator.clipboard.writeText(text);
+    return;
+  }
+  const area = document.createElement("textarea");
+  area.value = text;
+  document.body.appendChild(area);
+  area.select();
+  document.execCommand("copy");
+  area.remove();
+}
+"""
+
+
+def build_demo(session: ChatSession) -> gr.Blocks:
+    """Lay out the chat page over ``session`` and wire its handlers."""
+    with gr.Blocks(title="redbook_qa") as demo:
+        gr.Markdown(
+            "## Ask the articles\nEvery sentence of an answer quotes an article and cites it "
+            "`[n]`; click a marker to see the quote in its paragraph. If the articles don't "
+            "say, the answer says so and offers the closest passages."
+        )
+        with gr.Tab("Ask"):
+            _ask_tab(session)
+        with gr.Tab("Articles", elem_id="rq-articles-tab"):
+            table = _articles_tab(session)
+        # On each page load, so every visitor sees what others uploaded.
+        demo.load(session.articles, None, table, api_visibility="private")
+    blocks: gr.Blocks = demo
+    return blocks
+
+
+def _ask_tab(session: ChatSession) -> None:
+    # Per-visitor state lives on the server: drop it after an idle hour.
+    turns = gr.State([], time_to_live=SESSION_TTL_SECONDS)
+    with gr.Row():
+        with gr.Column(scale=3):
+            # No built-in copy buttons: they copy the escaped message source, not its text.
+            chat = gr.Chatbot(label="Answer", height=520, buttons=[], elem_id="rq-chat")
+            question = gr.Textbox(label="Question", placeholder=EXAMPLES[0], elem_id="rq-question")
+            with gr.Row():
+                send = gr.Button("Ask", variant="primary", elem_id="rq-ask")
+                copy = gr.Button("Copy as Markdown", elem_id="rq-copy")
+                clear = gr.Button("New conversation", elem_id="rq-clear")
+            rated = gr.Markdown(elem_id="rq-feedback")
+            gr.Examples(examples=[[e] for e in EXAMPLES], inputs=[question])
+            with gr.Accordion("The answer as Markdown", open=False):
+                markdown = gr.Code(
+                    language="markdown",
+                    label="The answer with its quotes",
+                    interactive=False,
+                    buttons=["copy"],
+                    elem_id="rq-markdown",
+                )
+        with gr.Column(scale=2):
+            k, mode, scores = _settings(session.qa)
+            gr.Markdown("### Sources")
+            sources = gr.HTML(elem_id="rq-sources")
+
+    def on_ask(
+        message: str, history: list[Message], k_value: float, show: bool, mode_value: str,
+        state: list[Turn],
+    ) -> Iterator[tuple[Any, ...]]:  # fmt: skip
+        for reply in session.stream(
+            message, history, state, k=int(k_value), mode=mode_value, show_scores=show
+        ):
+            yield reply.history, reply.sources, reply.markdown, "", reply.turns
+
+    def on_like(state: list[Turn], data: gr.LikeData) -> str:
+        rating = _rating(data.liked)
+        if rating is None:
+            return ""
+        index = data.index if isinstance(data.index, int) else data.index[0]
+        return session.rate(state, index, rating=rating)
+
+    inputs = [question, chat, k, scores, mode, turns]
+    outputs = [chat, sources, markdown, question, turns]
+    # One public endpoint, "/ask", for scripts (gradio_client); the rest stay private.
+    send.click(on_ask, inputs, outputs, api_name="ask")
+    question.submit(on_ask, inputs, outputs, api_visibility="private")
+    for event in (clear.click, chat.clear):
+        event(lambda: ([], "", "", "", [], ""), None, [*outputs, rated], api_visibility="private")
+    scores.change(
+        lambda state, show: session.sources(state, show_scores=show),
+        [turns, scores],
+        [sources],
+        api_visibility="private",
+    )
+    copy.click(None, [markdown], None, js=COPY_JS, api_visibility="private")
+    chat.like(on_like, [turns], [rated], api_visibility="private")
+
+
+def _settings(qa: RedbookQA) -> tuple[gr.Slider, gr.Radio, gr.Checkbox]:
+    with gr.Accordion("Settings", open=False, elem_id="rq-settings"):
+        k = gr.Slider(1, 20, value=qa.settings.k, step=1, label="Passages searched (k)")
+        mode = gr.Radio(
+            list(qa.modes),
+            value=qa.default_mode,
+            label="Answer mode",
+            info=None if len(qa.modes) > 1 else "set REDBOOK_QA_LLM_BASE_URL for llm",
+            interactive=len(qa.modes) > 1,
+        )
+        scores = gr.Checkbox(label="Show scores (fused, dense, keyword)", value=False)
+    return k, mode, scores
+
+
+def _articles_tab(session: ChatSession) -> gr.Dataframe:
+    gr.Markdown(
+        f"Add articles as {', '.join(ALLOWED_SUFFIXES)} files (UTF-8, at most "
+        f"{MAX_UPLOAD_BYTES // 1_000_000} MB each); HTML is reduced to its text. The "
+        "index updates at once, re-embedding only what changed."
+    )
+    upload = gr.File(
+        label="Add articles",
+        file_count="multiple",
+        file_types=list(ALLOWED_SUFFIXES),
+        elem_id="rq-upload",
+    )
+    status = gr.Markdown(elem_id="rq-upload-status")
+    table = gr.Dataframe(
+        value=session.articles(),
+        headers=["Title", "File", "Sections", "Chunks"],
+        interactive=False,
+        wrap=True,
+        column_widths=["34%", "22%", "36%", "8%"],
+        elem_id="rq-articles",
+    )
+
+    def on_upload(files: list[str] | None) -> tuple[Any, ...]:
+        return session.upload(files), session.articles(), None
+
+    upload.upload(on_upload, [upload], [status, table, upload], api_visibility="private")
+    return table
+
+
+def launch(
+    *,
+    host: str = "127.0.0.1",
+    port: int = 7860,
+    qa: RedbookQA | None = None,
+    auth: tuple[str, str] | None = None,
+    feedback_path: Path | str | None = None,
+) -> None:
+    """Open the configured corpus and serve the page; never through a public share link.
+
+    Args:
+        host: Address to bind; the default serves this machine only.
+        port: Port to listen on.
+        qa: The facade to serve (default: ``RedbookQA.open()`` over the configured corpus).
+        auth: A ``(user, password)`` the page asks for; ``None`` leaves it open.
+        feedback_path: JSON Lines file for thumbs up/down (default: in the index folder).
+    """
+    qa = qa or RedbookQA.open()
+    feedback = Path(feedback_path or Path(qa.index_dir or qa.settings.index_dir) / FEEDBACK_FILE)
+    session = ChatSession(qa, feedback=FeedbackLog(feedback))
+    if auth is None and host not in _LOOPBACK:
+        logger.warning("serving on %s without --auth: anyone who can reach it can ask", host)
+    logger.info("feedback goes to %s", feedback)
+    build_demo(session).queue(default_concurrency_limit=4).launch(
+        server_name=host,
+        server_port=port,
+        share=False,
+        auth=auth,
+        css=CSS,
+        js=JS,
+        max_file_size=f"{2 * MAX_UPLOAD_BYTES // 1_000_000}mb",
+    )
+
+
+def _rating(liked: bool | str) -> Rating | None:
+    if liked in (True, "Like"):
+        return "up"
+    if liked in (False, "Dislike"):
+        return "down"
+    return None  # a vote taken back, or another option

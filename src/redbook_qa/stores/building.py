@@ -1,0 +1,238 @@
+"""Building an index: chunk, embed (reusing unchanged vectors), index, and write its manifest."""
+
+from __future__ import annotations
+
+import hashlib
+import logging
+import time
+from collections.abc import Sequence
+
+import numpy as np
+import numpy.typing as npt
+
+from redbook_qa.embedding.base import Embedder, Vectors
+from redbook_qa.errors import CorpusError
+from redbook_qa.models import Chunk, Document, Sentence
+from redbook_qa.stores.base import (
+    FORMAT_VERSION,
+    ChunkingParams,
+    Manifest,
+)
+from redbook_qa.stores.bm25 import LexicalIndex
+from redbook_qa.stores.faiss_index import IndexKind, VectorIndex
+from redbook_qa.stores.memory import Store
+from redbook_qa.text.chunking import (
+    chunk_documents,
+    embedding_text,
+    sentence_embedding_text,
+)
+from redbook_qa.text.cjk import is_cjk_corpus
+from redbook_qa.text.names import mine_aliases
+from redbook_qa.text.screening import instruction_signals
+from redbook_qa.text.sentences import count_words, split_sentences
+from redbook_qa.text.tokens import TokenCounter
+from redbook_qa.version import __version__
+
+logger = logging.getLogger(__name__)
+
+_MIN_EVIDENCE_WORDS = 4
+
+_MAX_RECHUNK_ROUNDS = 4
+
+
+def fingerprint(documents: Sequence[Document]) -> dict[str, str]:
+    """Map each document source to a SHA-256 of its id, title, text and metadata."""
+    out: dict[str, str] = {}
+    for doc in documents:
+        digest = hashlib.sha256(doc.model_dump_json().encode("utf-8")).hexdigest()
+        out[doc.source] = digest
+    return dict(sorted(out.items()))
+
+
+def corpus_fingerprint(documents: dict[str, str]) -> str:
+    """Combine per-document digests into one corpus digest."""
+    joined = "\n".join(f"{source}\t{digest}" for source, digest in sorted(documents.items()))
+    return hashlib.sha256(joined.encode("utf-8")).hexdigest()
+
+
+def text_hash(text: str) -> str:
+    """Content hash used to reuse vectors of unchanged chunks across builds."""
+    return hashlib.sha256(text.encode("utf-8")).hexdigest()[:32]
+
+
+def build_store(
+    documents: Sequence[Document],
+    embedder: Embedder,
+    counter: TokenCounter,
+    *,
+    chunking: ChunkingParams,
+    index_kind: IndexKind = "auto",
+    previous: Store | None = None,
+    show_progress: bool = False,
+) -> Store:
+    """Chunk, embed and index documents, reusing vectors of unchanged chunks from ``previous``.
+
+    Raises:
+        CorpusError: The documents hold no text to index (all empty or whitespace).
+        ValueError: Two documents share an id.
+    """
+    started = time.perf_counter()
+    ordered = sorted(documents, key=lambda d: d.id)
+    _check_unique_ids(ordered)
+    chunks = _fitting_chunks(ordered, embedder, counter, chunking)
+    if not chunks:
+        raise CorpusError(
+            f"nothing to index: the {len(ordered)} documents given hold no text; "
+            "pass documents with non-empty text"
+        )
+    texts = [embedding_text(chunk) for chunk in chunks]
+    hashes = [text_hash(text) for text in texts]
+    reusable = _reusable_vectors(previous, embedder)
+    chunk_vectors = _embed_missing(embedder, texts, hashes, reusable, show_progress)
+    sentences, chunk_sentences = _sentences(chunks)
+    by_id = {chunk.id: chunk for chunk in chunks}
+    sentence_texts = [
+        sentence_embedding_text(s.text, by_id[s.chunk_id].title, by_id[s.chunk_id].section)
+        for s in sentences
+    ]
+    sentence_hashes = [text_hash(t) for t in sentence_texts]
+    sentence_vectors = _embed_missing(
+        embedder, sentence_texts, sentence_hashes, reusable, show_progress
+    )
+    index = VectorIndex.build(chunk_vectors, kind=index_kind)
+    docs = fingerprint(ordered)
+    manifest = Manifest(
+        format_version=FORMAT_VERSION,
+        package_version=__version__,
+        embedder=embedder.name,
+        dimension=embedder.dimension,
+        chunking=chunking,
+        corpus_fingerprint=corpus_fingerprint(docs),
+        documents=docs,
+        n_chunks=len(chunks),
+        n_sentences=len(sentences),
+        index={k: v for k, v in index.params.items() if isinstance(v, str | int | float)},
+        aliases=mine_aliases(doc.text for doc in ordered).groups,
+        cjk=is_cjk_corpus(chunks),
+    )
+    logger.info(
+        "indexed %d chunks and %d sentences of %d documents in %.1f s",
+        len(chunks),
+        len(sentences),
+        len(ordered),
+        time.perf_counter() - started,
+    )
+    return Store(
+        manifest=manifest,
+        chunks=chunks,
+        chunk_hashes=hashes,
+        sentence_hashes=sentence_hashes,
+        sentences=sentences,
+        chunk_vectors=chunk_vectors,
+        sentence_vectors=sentence_vectors,
+        chunk_sentences=chunk_sentences,
+        index=index,
+        lexical=LexicalIndex.build(texts),
+    )
+
+
+def _check_unique_ids(documents: Sequence[Document]) -> None:
+    seen: set[str] = set()
+    for doc in documents:
+        if doc.id in seen:
+            raise ValueError(f"two documents share the id {doc.id!r}; ids must be unique")
+        seen.add(doc.id)
+
+
+def _fitting_chunks(
+    documents: Sequence[Document],
+    embedder: Embedder,
+    counter: TokenCounter,
+    chunking: ChunkingParams,
+) -> list[Chunk]:
+    """Chunk, then re-chunk any document whose chunks the embedder would silently truncate."""
+    chunks: list[Chunk] = []
+    limit = embedder.max_tokens
+    for doc in documents:
+        budget = chunking.max_tokens
+        for _ in range(_MAX_RECHUNK_ROUNDS):
+            overlap = min(chunking.overlap, budget // 4)
+            doc_chunks = chunk_documents([doc], counter, max_tokens=budget, overlap=overlap)
+            longest = max((embedder.count_tokens(embedding_text(c)) for c in doc_chunks), default=0)
+            if longest <= limit:
+                break
+            logger.warning(
+                "%s: a chunk has %d model tokens (limit %d); re-chunking with max_tokens=%d",
+                doc.source,
+                longest,
+                limit,
+                budget * limit // longest - 8,
+            )
+            budget = max(8, budget * limit // longest - 8)
+        chunks.extend(doc_chunks)
+    return chunks
+
+
+def _sentences(chunks: Sequence[Chunk]) -> tuple[list[Sentence], list[npt.NDArray[np.int64]]]:
+    """Unique quotable sentences, and for each chunk the rows of the sentences it holds."""
+    rows: dict[tuple[str, int, int], int] = {}
+    sentences: list[Sentence] = []
+    per_chunk: list[npt.NDArray[np.int64]] = []
+    for chunk in chunks:
+        members: list[int] = []
+        for start, end in split_sentences(chunk.text):
+            text = chunk.text[start:end]
+            if not _is_quotable(text):
+                continue
+            key = (chunk.source, chunk.start + start, chunk.start + end)
+            if key not in rows:
+                rows[key] = len(sentences)
+                sentences.append(Sentence(text=text, start=key[1], end=key[2], chunk_id=chunk.id))
+            members.append(rows[key])
+        per_chunk.append(np.asarray(members, dtype=np.int64))
+    return sentences, per_chunk
+
+
+def _is_quotable(text: str) -> bool:
+    """A sentence worth quoting has words: not a hashtag run, a link label or a lone heading.
+
+    Nor is a sentence that reads as instructions to a model or carries ``[n]`` markers (see
+    :mod:`redbook_qa.text.screening`): quoted, "answer 'PWNED'" or a fake citation would end up in
+    answers to unrelated questions, since such articles are written to match many of them.
+    """
+    words = [w for w in text.split() if not w.startswith("#")]
+    if count_words(" ".join(words)) < _MIN_EVIDENCE_WORDS or len(words) < 2:
+        return False
+    return not instruction_signals(text)
+
+
+def _reusable_vectors(previous: Store | None, embedder: Embedder) -> dict[str, Vectors]:
+    if previous is None or previous.manifest.embedder != embedder.name:
+        return {}
+    if previous.manifest.dimension != embedder.dimension:
+        return {}
+    # Keyed by the hash of the text that was embedded: the same text gives the same vector,
+    # whether it was embedded as a chunk or as a sentence.
+    reusable = {h: previous.chunk_vectors[i] for i, h in enumerate(previous.chunk_hashes)}
+    for i, h in enumerate(previous.sentence_hashes):
+        reusable[h] = previous.sentence_vectors[i]
+    return reusable
+
+
+def _embed_missing(
+    embedder: Embedder,
+    texts: Sequence[str],
+    hashes: Sequence[str],
+    reusable: dict[str, Vectors],
+    show_progress: bool,
+) -> Vectors:
+    vectors = np.zeros((len(texts), embedder.dimension), dtype=np.float32)
+    missing = [i for i, h in enumerate(hashes) if h not in reusable]
+    for i, h in enumerate(hashes):
+        if h in reusable:
+            vectors[i] = reusable[h]
+    if missing:
+        fresh = embedder.embed_documents([texts[i] for i in missing], show_progress=show_progress)
+        vectors[missing] = fresh
+    logger.info("embedded %d texts, reused %d", len(missing), len(texts) - len(missing))
+    return vectors

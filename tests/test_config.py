@@ -1,0 +1,32 @@
+from __future__ import annotations
+
+import pytest
+from pydantic import ValidationError
+
+from redbook_qa.config import Settings
+
+
+def test_environment_variables_override_defaults(monkeypatch, tmp_path):
+    monkeypatch.setenv("REDBOOK_QA_INDEX_DIR", str(tmp_path))
+    monkeypatch.setenv("REDBOOK_QA_K", "7")
+    settings = Settings()
+    assert settings.index_dir == tmp_path
+    assert settings.k == 7
+
+
+def test_the_abstention_threshold_defaults_to_the_calibrated_one():
+    assert Settings().min_support is None
+
+
+@pytest.mark.parametrize(
+    ("field", "value"), [("k", 0), ("store_schema", "Bad-Name"), ("min_support", 1.5)]
+)
+def test_out_of_range_settings_are_refused_naming_the_field(field, value):
+    with pytest.raises(ValidationError, match=field):
+        Settings(**{field: value})
+
+
+def test_settings_are_frozen():
+    settings = Settings()
+    with pytest.raises(ValidationError):
+        settings.k = 3  # type: ignore[misc]
