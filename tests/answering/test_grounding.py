@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import numpy as np
+
 from redbook_qa.answering.grounding import Grounder, draft_sentences
 
 QUESTION = "Who makes Labubu?"
@@ -54,10 +56,17 @@ def test_a_wrong_citation_is_corrected_to_the_passage_that_supports_the_sentence
     assert "Pop Mart" in a.evidence.text
 
 
-def test_the_context_carries_the_vectors_the_grounder_would_embed(seeds_qa):
+def test_the_context_carries_the_index_time_vectors_of_its_evidence(seeds_qa):
     context = seeds_qa.context(QUESTION, k=5)
+    store = seeds_qa.store
+    source_of = {c.id: c.source for c in store.chunks}
+    row_of = {(source_of[s.chunk_id], s.start, s.end): i for i, s in enumerate(store.sentences)}
     stored = context.vectors
-    fresh = Grounder(seeds_qa.embedder)._evidence_vectors(context.evidence, None)
     assert stored is not None
     assert stored.shape == (len(context.evidence), seeds_qa.embedder.dimension)
-    assert (stored * fresh).sum(axis=1).min() > 0.99
+    for i, evidence in enumerate(context.evidence):
+        row = row_of[(evidence.source, evidence.start, evidence.end)]
+        np.testing.assert_array_equal(stored[i], store.sentence_vectors[row])
+    # Without them the grounder encodes each sentence alone: a vector of the same meaning.
+    fresh = Grounder(seeds_qa.embedder)._evidence_vectors(context.evidence, None)
+    assert (stored * fresh).sum(axis=1).min() > 0.5

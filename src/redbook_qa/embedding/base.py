@@ -2,15 +2,12 @@
 
 from __future__ import annotations
 
-from collections.abc import Sequence
-from typing import TYPE_CHECKING, Protocol, runtime_checkable
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass
+from typing import Protocol, runtime_checkable
 
 import numpy as np
 import numpy.typing as npt
-
-if TYPE_CHECKING:
-    pass
-
 
 Vectors = npt.NDArray[np.float32]
 
@@ -50,4 +47,74 @@ class Embedder(Protocol):
     @property
     def max_tokens(self) -> int:
         """Return how many input tokens the model reads before it truncates."""
+        ...
+
+
+Span = tuple[int, int]
+"""A character range ``[start, end)`` of a text."""
+
+
+@dataclass(frozen=True)
+class Tokenized:
+    """Texts as an embedder's tokenizer sees them, computed once and reused.
+
+    ``ids[i]`` are the model's input ids of ``texts[i]``, special tokens included and never
+    truncated (so ``lengths`` is the truncation check); ``offsets[i][j]`` is the character range
+    of token ``j`` in ``texts[i]`` (``(0, 0)`` for special tokens).
+    """
+
+    texts: tuple[str, ...]
+    ids: tuple[npt.NDArray[np.int64], ...]
+    offsets: tuple[npt.NDArray[np.int64], ...]
+    """One ``[n_tokens, 2]`` array of character ranges per text."""
+
+    @property
+    def lengths(self) -> list[int]:
+        """Model tokens of each text, special tokens included."""
+        return [len(row) for row in self.ids]
+
+    def select(self, rows: Iterable[int]) -> Tokenized:
+        """The texts at ``rows``, in that order."""
+        picked = list(rows)
+        return Tokenized(
+            texts=tuple(self.texts[r] for r in picked),
+            ids=tuple(self.ids[r] for r in picked),
+            offsets=tuple(self.offsets[r] for r in picked),
+        )
+
+    @staticmethod
+    def concat(parts: Sequence[Tokenized]) -> Tokenized:
+        """Join tokenisations end to end."""
+        return Tokenized(
+            texts=tuple(t for part in parts for t in part.texts),
+            ids=tuple(i for part in parts for i in part.ids),
+            offsets=tuple(o for part in parts for o in part.offsets),
+        )
+
+
+@runtime_checkable
+class SpanEmbedder(Embedder, Protocol):
+    """An embedder that also pools vectors of spans of a text from the same forward pass.
+
+    One pass over a chunk gives the chunk's vector and, by pooling the chunk's token
+    embeddings over each sentence's tokens ("late chunking"), a vector per sentence, so
+    sentences are never encoded again on their own. Embedders without it (a custom one, the
+    Ray cluster) get the plain path: every sentence encoded with its title and heading.
+    """
+
+    def tokenize(self, texts: Sequence[str]) -> Tokenized:
+        """Tokenise texts once, untruncated, keeping each token's character offsets."""
+        ...
+
+    def embed_spans(
+        self,
+        tokenized: Tokenized,
+        spans: Sequence[Sequence[Span]],
+        *,
+        show_progress: bool = False,
+    ) -> tuple[Vectors, list[Vectors]]:
+        """Embed each text once; return its vector and one vector per span of ``spans[i]``.
+
+        Texts longer than :attr:`max_tokens` are truncated as ``embed_documents`` would.
+        """
         ...

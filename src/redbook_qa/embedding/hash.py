@@ -3,15 +3,12 @@
 from __future__ import annotations
 
 import hashlib
+import re
 from collections.abc import Sequence
-from typing import TYPE_CHECKING
 
 import numpy as np
 
-from redbook_qa.embedding.base import Vectors
-
-if TYPE_CHECKING:
-    pass
+from redbook_qa.embedding.base import Span, Tokenized, Vectors
 
 
 class HashEmbedder:
@@ -51,6 +48,35 @@ class HashEmbedder:
         for row, text in enumerate(texts):
             out[row] = self._vector(text)
         return out
+
+    def tokenize(self, texts: Sequence[str]) -> Tokenized:
+        """Whitespace-separated words with their character offsets."""
+        offsets = [
+            np.asarray([m.span() for m in re.finditer(r"\S+", t)], dtype=np.int64).reshape(-1, 2)
+            for t in texts
+        ]
+        return Tokenized(
+            texts=tuple(texts),
+            ids=tuple(np.arange(len(o), dtype=np.int64) for o in offsets),
+            offsets=tuple(offsets),
+        )
+
+    def embed_spans(
+        self,
+        tokenized: Tokenized,
+        spans: Sequence[Sequence[Span]],
+        *,
+        show_progress: bool = False,
+    ) -> tuple[Vectors, list[Vectors]]:
+        """Hash each text, and each span's own text: the same span text, the same vector."""
+        texts = tokenized.texts
+        pooled = [
+            self.embed_documents([text[start:end] for start, end in rows]).reshape(
+                len(rows), self._dimension
+            )
+            for text, rows in zip(texts, spans, strict=True)
+        ]
+        return self.embed_documents(texts), pooled
 
     def embed_query(self, text: str) -> Vectors:
         """Hash one question to a ``[1, dimension]`` unit vector."""

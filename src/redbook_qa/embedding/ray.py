@@ -3,8 +3,10 @@
 :class:`RayEmbedder` is an :class:`~redbook_qa.embedding.Embedder`: passages go through Ray
 Data (``map_batches`` over a fixed pool of workers, each loading the model once, on a GPU
 when the cluster has them), while questions, token counts and the model's name and dimension
-come from the same model in this process. An index built with it is therefore the index the
-plain embedder builds, and the ordinary query path reads it.
+come from the same model in this process. One-pass builds run there too
+(:meth:`RayEmbedder.embed_spans`: each chunk once, its sentences pooled on the worker), so an
+index built with it is the index the plain embedder builds, and the ordinary query path reads
+it.
 
 Ray is imported when a ``RayEmbedder`` is made, never by ``import redbook_qa``
 (``pip install "redbook_qa[scale]"``). Every node of a remote cluster needs ``redbook_qa``
@@ -17,7 +19,7 @@ import logging
 import os
 import socket
 import time
-from collections.abc import Iterable, Iterator, Sequence
+from collections.abc import Iterator, Sequence
 from contextlib import contextmanager, nullcontext
 from types import ModuleType, TracebackType
 from typing import Any
@@ -26,7 +28,7 @@ from urllib.parse import urlsplit
 import numpy as np
 import numpy.typing as npt
 
-from redbook_qa.embedding.base import BUNDLED_MODEL, DEFAULT_BATCH_SIZE, Vectors
+from redbook_qa.embedding.base import BUNDLED_MODEL, DEFAULT_BATCH_SIZE, Span, Tokenized, Vectors
 from redbook_qa.embedding.transformer import SentenceTransformerEmbedder
 from redbook_qa.errors import ClusterError
 
@@ -123,33 +125,80 @@ class RayEmbedder:
         """
         if not texts:
             return np.zeros((0, self.dimension), dtype=np.float32)
+        out = np.zeros((len(texts), self.dimension), dtype=np.float32)
+        items = [{"row": i, "text": t} for i, t in enumerate(texts)]
+        for batch in self._map(items, _EmbedBatches, show_progress):
+            out[batch["row"]] = batch["vector"]
+        return out
+
+    def tokenize(self, texts: Sequence[str]) -> Tokenized:
+        """Tokenise in this process, for the build's truncation check."""
+        return self._local.tokenize(texts)
+
+    def embed_spans(
+        self,
+        tokenized: Tokenized,
+        spans: Sequence[Sequence[Span]],
+        *,
+        show_progress: bool = False,
+    ) -> tuple[Vectors, list[Vectors]]:
+        """One forward pass per passage on the cluster, with its sentences pooled there.
+
+        Workers tokenise their own batch again: shipping the text is cheaper than its ids
+        and offsets, and tokenising is a small share of a forward pass. Spans and pooled
+        vectors travel as raw bytes, so rows with any number of sentences fit one column.
+
+        Raises:
+            ClusterError: As :meth:`embed_documents`.
+        """
+        n, dim = len(tokenized.texts), self.dimension
+        vectors = np.zeros((n, dim), dtype=np.float32)
+        pooled = [np.zeros((len(s), dim), dtype=np.float32) for s in spans]
+        if not n:
+            return vectors, pooled
+        items = [
+            {"row": i, "text": t, "spans": np.asarray(s, dtype=np.int64).tobytes()}
+            for i, (t, s) in enumerate(zip(tokenized.texts, spans, strict=True))
+        ]
+        for batch in self._map(items, _SpanBatches, show_progress):
+            vectors[batch["row"]] = batch["vector"]
+            for row, raw in zip(batch["row"], batch["pooled"], strict=True):
+                pooled[int(row)] = np.frombuffer(raw, dtype=np.float32).reshape(-1, dim).copy()
+        return vectors, pooled
+
+    def _map(
+        self, items: list[dict[str, Any]], worker: type, show_progress: bool
+    ) -> Iterator[Batch]:
+        """Run ``worker`` over ``items`` on a fixed pool of actors; batches in any order."""
         self.connect()
         ray = self._ray
-        out = np.zeros((len(texts), self.dimension), dtype=np.float32)
         workers, resources = _worker_plan(
             ray.cluster_resources(), _largest_node(ray), self._workers
         )
-        workers = min(workers, len(texts))  # a worker without a text would only load the model
+        workers = min(workers, len(items))  # a worker without a text would only load the model
         context = ray.data.DataContext.get_current()
         context.enable_progress_bars = context.print_on_execution_start = show_progress
         started = time.perf_counter()
-        rows = ray.data.from_items([{"row": i, "text": t} for i, t in enumerate(texts)])
-        vectors = rows.map_batches(
-            _EmbedBatches,
+        batches = ray.data.from_items(items).map_batches(
+            worker,
             fn_constructor_args=(self.name, self._batch_size),
             batch_size=self._batch_size,
             batch_format="numpy",
             compute=ray.data.ActorPoolStrategy(size=workers),
             **resources,
         )
-        _fill_in_order(out, vectors.iter_batches(batch_format="numpy", batch_size=None))
+        seen = np.zeros(len(items), dtype=bool)
+        for batch in batches.iter_batches(batch_format="numpy", batch_size=None):
+            seen[batch["row"]] = True
+            yield batch
+        if not seen.all():
+            raise ClusterError(f"the cluster returned {int(seen.sum())} of {len(items)} rows")
         logger.info(
             "embedded %d texts on %d Ray workers in %.1f s",
-            len(texts),
+            len(items),
             workers,
             time.perf_counter() - started,
         )
-        return out
 
     def connect(self) -> None:
         """Join the cluster at ``address``, or start a local one.
@@ -222,14 +271,19 @@ class _EmbedBatches:
         return {"row": batch["row"], "vector": self._embedder.embed_documents(texts)}
 
 
-def _fill_in_order(out: Vectors, batches: Iterable[Batch]) -> None:
-    """Put each embedded row at its own position: workers finish batches in any order."""
-    seen = np.zeros(len(out), dtype=bool)
-    for batch in batches:
-        out[batch["row"]] = batch["vector"]
-        seen[batch["row"]] = True
-    if not seen.all():
-        raise ClusterError(f"the cluster returned {int(seen.sum())} of {len(out)} vectors")
+class _SpanBatches(_EmbedBatches):
+    """The Ray Data worker of one-pass builds: passage vectors and pooled sentence vectors."""
+
+    def __call__(self, batch: Batch) -> Batch:
+        texts = [str(text) for text in batch["text"]]
+        spans = [
+            [(int(a), int(b)) for a, b in np.frombuffer(raw, dtype=np.int64).reshape(-1, 2)]
+            for raw in batch["spans"]
+        ]
+        vectors, pooled = self._embedder.embed_spans(self._embedder.tokenize(texts), spans)
+        raw = np.empty(len(pooled), dtype=object)
+        raw[:] = [p.astype(np.float32).tobytes() for p in pooled]
+        return {"row": batch["row"], "vector": vectors, "pooled": raw}
 
 
 @contextmanager

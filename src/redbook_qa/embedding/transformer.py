@@ -5,12 +5,13 @@ from __future__ import annotations
 import functools
 import logging
 import os
-from collections.abc import Sequence
-from typing import TYPE_CHECKING
+from collections.abc import Iterator, Sequence
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
+import numpy.typing as npt
 
-from redbook_qa.embedding.base import BUNDLED_MODEL, Vectors
+from redbook_qa.embedding.base import BUNDLED_MODEL, Span, Tokenized, Vectors
 
 if TYPE_CHECKING:
     from sentence_transformers import SentenceTransformer
@@ -108,9 +109,103 @@ class SentenceTransformerEmbedder:
         )
         return np.ascontiguousarray(vectors, dtype=np.float32)
 
+    def tokenize(self, texts: Sequence[str]) -> Tokenized:
+        """Tokenise once with the model's fast tokenizer: ids and character offsets, untruncated."""
+        encoded = self.model.tokenizer(
+            list(texts),
+            add_special_tokens=True,
+            truncation=False,
+            return_offsets_mapping=True,
+            return_attention_mask=False,
+            return_token_type_ids=False,
+            verbose=False,
+        )
+        return Tokenized(
+            texts=tuple(texts),
+            ids=tuple(np.asarray(row, dtype=np.int64) for row in encoded["input_ids"]),
+            offsets=tuple(
+                np.asarray(row, dtype=np.int64).reshape(-1, 2) for row in encoded["offset_mapping"]
+            ),
+        )
+
+    def embed_spans(
+        self,
+        tokenized: Tokenized,
+        spans: Sequence[Sequence[Span]],
+        *,
+        show_progress: bool = False,
+    ) -> tuple[Vectors, list[Vectors]]:
+        """One forward pass per text: its vector, and each span's mean-pooled token vectors.
+
+        The text's vector is the model's own pooled output, the same as ``embed_documents``
+        gives. A span's vector is the mean of the contextual token embeddings whose characters
+        lie inside it ("late chunking"): the sentence read in its chunk, not alone. Texts are
+        batched by token length, so a batch pads to its own longest text only.
+        """
+        import torch
+
+        n, dim = len(tokenized.texts), self.dimension
+        vectors = np.zeros((n, dim), dtype=np.float32)
+        pooled = [np.zeros((len(s), dim), dtype=np.float32) for s in spans]
+        order = sorted(range(n), key=lambda i: len(tokenized.ids[i]))
+        batches = [order[i : i + self._batch_size] for i in range(0, n, self._batch_size)]
+        model = self.model
+        for rows in _progress(batches, show_progress):
+            features = self._features(tokenized, rows)
+            with torch.inference_mode():
+                out = model.forward({k: v.to(model.device) for k, v in features.items()})
+            sentence = out["sentence_embedding"].float().cpu().numpy()
+            tokens = out["token_embeddings"].float().cpu().numpy()
+            for b, i in enumerate(rows):
+                vectors[i] = sentence[b] / max(float(np.linalg.norm(sentence[b])), 1e-12)
+                n_tok = int(features["attention_mask"][b].sum())
+                offsets = tokenized.offsets[i][:n_tok]
+                for j, (start, end) in enumerate(spans[i]):
+                    inside = (offsets[:, 0] >= start) & (offsets[:, 1] <= end)
+                    inside &= offsets[:, 1] > offsets[:, 0]
+                    if not inside.any():  # cut off by truncation: the text's own vector
+                        pooled[i][j] = vectors[i]
+                        continue
+                    mean = tokens[b, :n_tok][inside].mean(axis=0)
+                    pooled[i][j] = mean / max(float(np.linalg.norm(mean)), 1e-12)
+        return vectors, pooled
+
+    def _features(self, tokenized: Tokenized, rows: Sequence[int]) -> dict[str, Any]:
+        """Pad one batch of pre-tokenised texts, truncating as the tokenizer would."""
+        import torch
+
+        limit = self.max_tokens
+        cut = [_truncated(tokenized.ids[i], limit) for i in rows]
+        width = max(len(ids) for ids in cut)
+        pad = self.model.tokenizer.pad_token_id or 0
+        input_ids = torch.full((len(rows), width), pad, dtype=torch.long)
+        mask = torch.zeros((len(rows), width), dtype=torch.long)
+        for b, ids in enumerate(cut):
+            input_ids[b, : len(ids)] = torch.from_numpy(ids)
+            mask[b, : len(ids)] = 1
+        features: dict[str, Any] = {"input_ids": input_ids, "attention_mask": mask}
+        if "token_type_ids" in self.model.tokenizer.model_input_names:
+            features["token_type_ids"] = torch.zeros_like(input_ids)
+        return features
+
     def embed_query(self, text: str) -> Vectors:
         """Embed one question."""
         vector = self.model.encode(
             [text], normalize_embeddings=True, convert_to_numpy=True, show_progress_bar=False
         )
         return np.ascontiguousarray(vector, dtype=np.float32)
+
+
+def _truncated(ids: npt.NDArray[np.int64], limit: int) -> npt.NDArray[np.int64]:
+    """Keep the first ``limit`` ids, ending on the text's closing special token as HF does."""
+    if len(ids) <= limit:
+        return ids
+    return np.concatenate([ids[: limit - 1], ids[-1:]])
+
+
+def _progress(batches: list[list[int]], show: bool) -> Iterator[list[int]]:
+    if not show:
+        return iter(batches)
+    from tqdm.auto import tqdm
+
+    return iter(tqdm(batches, desc="Batches", unit="batch"))

@@ -14,7 +14,7 @@ from redbook_qa.text.sections import detect_sections, heading_end
 from redbook_qa.text.sentences import split_sentences
 from redbook_qa.text.tokens import TokenCounter
 
-CHUNKER_VERSION = 6
+CHUNKER_VERSION = 7
 """Bumped whenever chunking or what is embedded for a chunk or sentence changes, so saved
 indexes are rebuilt."""
 DEFAULT_MAX_TOKENS = 160
@@ -61,7 +61,7 @@ def chunk_document(
     chunks: list[Chunk] = []
     for section in detect_sections(document.text, document.title):
         units = _units(document.text, section, counter, max_tokens)
-        for start, end in _windows(document.text, units, counter, max_tokens, overlap):
+        for start, end, n_tokens in _windows(document.text, units, counter, max_tokens, overlap):
             text = document.text[start:end]
             chunks.append(
                 Chunk(
@@ -74,7 +74,7 @@ def chunk_document(
                     text=text,
                     start=start,
                     end=end,
-                    n_tokens=counter.count(text),
+                    n_tokens=n_tokens,
                     metadata=flag_metadata(text, document.metadata),
                 )
             )
@@ -87,11 +87,14 @@ def embedding_text(chunk: Chunk) -> str:
 
 
 def sentence_embedding_text(sentence: str, title: str, section: str) -> str:
-    """Return what is embedded for a quotable sentence: its title and heading, then itself.
+    """Return what is embedded for a quotable sentence on its own: title, heading, itself.
 
-    The context tells the model what a short sentence is about ("This creates a smoother
-    browsing experience" under "Beyond the Algorithm"). On the seeds evals it raised keyword
-    accuracy from 0.64 (sentence alone) and 0.67 (heading only) to 0.70 at equal hit rates.
+    Used where a sentence is encoded alone: by embedders without one-pass pooling (see
+    :class:`~redbook_qa.embedding.base.SpanEmbedder`) and by grounding when no index-time
+    vector came with the evidence. The context tells the model what a short sentence is
+    about ("This creates a smoother browsing experience" under "Beyond the Algorithm"). On the
+    seeds evals it raised keyword accuracy from 0.64 (sentence alone) and 0.67 (heading only)
+    to 0.70 at equal hit rates.
     """
     return _with_context(sentence, title, section)
 
@@ -147,14 +150,22 @@ def _windows(
     counter: TokenCounter,
     max_tokens: int,
     overlap: int,
-) -> list[tuple[int, int]]:
-    windows: list[tuple[int, int]] = []
+) -> list[tuple[int, int, int]]:
+    """Chunk windows as ``(start, end, n_tokens)``; each window's text is counted once.
+
+    The count that admitted a window's last sentence is the window's count, so a chunk's
+    ``n_tokens`` needs no recount (a one-sentence window is its sentence's count).
+    """
+    windows: list[tuple[int, int, int]] = []
     first = 0
     while first < len(units):
-        last = first
-        while last + 1 < len(units) and _fits(text, units, first, last + 1, counter, max_tokens):
-            last += 1
-        windows.append((units[first][0], units[last][1]))
+        last, n_tokens = first, units[first][2]
+        while last + 1 < len(units):
+            fitted = _fits(text, units, first, last + 1, counter, max_tokens)
+            if fitted is None:
+                break
+            last, n_tokens = last + 1, fitted
+        windows.append((units[first][0], units[last][1], n_tokens))
         if last + 1 >= len(units):
             break
         # Step back over whole sentences that fit in the overlap budget, leaving room for the
@@ -174,7 +185,9 @@ def _fits(
     last: int,
     counter: TokenCounter,
     max_tokens: int,
-) -> bool:
+) -> int | None:
+    """The token count of sentences ``first..last`` together, or ``None`` over the budget."""
     if sum(u[2] for u in units[first : last + 1]) > max_tokens:
-        return False
-    return counter.count(text[units[first][0] : units[last][1]]) <= max_tokens
+        return None
+    count = counter.count(text[units[first][0] : units[last][1]])
+    return count if count <= max_tokens else None
