@@ -14,7 +14,7 @@ from redbook_qa.text.sections import detect_sections, heading_end
 from redbook_qa.text.sentences import split_sentences
 from redbook_qa.text.tokens import TokenCounter
 
-CHUNKER_VERSION = 6
+CHUNKER_VERSION = 7
 """Bumped whenever chunking or what is embedded for a chunk or sentence changes, so saved
 indexes are rebuilt."""
 DEFAULT_MAX_TOKENS = 160
