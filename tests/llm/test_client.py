@@ -3,6 +3,7 @@ from __future__ import annotations
 import contextlib
 import json
 import socket
+import sys
 import threading
 import time
 from collections.abc import Callable, Iterator
@@ -36,7 +37,8 @@ class _Handler(BaseHTTPRequestHandler):
     def _serve(self) -> None:
         length = int(self.headers.get("Content-Length") or 0)
         body = json.loads(self.rfile.read(length)) if length else None
-        self.server.requests.append((self.command, self.path, dict(self.headers), body))
+        headers = {k.lower(): v for k, v in self.headers.items()}  # httpx2 sends lowercase names
+        self.server.requests.append((self.command, self.path, headers, body))
         replies = self.server.replies
         reply = replies.pop(0) if len(replies) > 1 else replies[0]
         # The client may give up first, as the timeout tests intend.
@@ -135,7 +137,7 @@ def test_complete_returns_the_reply_and_sends_an_openai_request(server):
     assert client.complete(HI, max_tokens=12, temperature=0.2) == "Hello!"
     method, path, headers, body = server.requests[0]
     assert (method, path) == ("POST", "/v1/chat/completions")
-    assert headers["Authorization"] == "Bearer sk-test"
+    assert headers["authorization"] == "Bearer sk-test"
     assert body == {
         "model": "tiny",
         "messages": HI,
@@ -209,6 +211,18 @@ def test_unauthorized_names_the_env_vars_and_never_shows_the_key(server):
     assert key not in str(caught.value)
     assert key not in client.name + repr(client)
     assert len(server.requests) == 1  # not retried
+
+
+def test_the_environment_key_is_never_read_and_no_key_sends_no_header(server, monkeypatch):
+    monkeypatch.setenv("OPENAI_API_KEY", "sk-from-the-environment")
+    assert OpenAICompatibleClient(server.url).complete(HI) == "Hello!"
+    assert "authorization" not in server.requests[0][2]
+
+
+def test_a_missing_openai_package_says_how_to_install_it(monkeypatch):
+    monkeypatch.setitem(sys.modules, "openai", None)
+    with pytest.raises(ImportError, match=r'pip install "redbook_qa\[llm\]"'):
+        OpenAICompatibleClient("http://127.0.0.1:1/v1")
 
 
 def test_not_found_points_at_the_model_and_url(server):
@@ -325,4 +339,4 @@ def test_the_facade_builds_its_client_from_the_llm_settings(server, hash_setting
     assert isinstance(client, OpenAICompatibleClient)
     assert (client.model, client.timeout, client.max_retries) == ("m", 5.0, 0)
     assert client.complete(HI) == "Hello!"
-    assert server.requests[0][2]["Authorization"] == "Bearer sk-x"
+    assert server.requests[0][2]["authorization"] == "Bearer sk-x"

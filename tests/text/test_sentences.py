@@ -21,6 +21,35 @@ def test_abbreviations_and_list_markers_do_not_end_sentences():
     ]
 
 
+def test_initials_acronyms_and_bracketed_abbreviations_do_not_end_sentences():
+    text = (
+        "William E. Simon met E.I. du Pont (e.g. at the U.N. office) ca. 2 times. "
+        "Trinity-St. Paul's is old. It ended in World War I. The war was long."
+    )
+    assert _texts(text) == [
+        "William E. Simon met E.I. du Pont (e.g. at the U.N. office) ca. 2 times.",
+        "Trinity-St. Paul's is old.",
+        "It ended in World War I.",
+        "The war was long.",
+    ]
+
+
+def test_a_capital_letter_after_a_lower_case_word_still_ends_a_sentence():
+    assert _texts("It is the hardest problem in C. Of course it is. Take vitamin D. Now.") == [
+        "It is the hardest problem in C.",
+        "Of course it is.",
+        "Take vitamin D.",
+        "Now.",
+    ]
+
+
+def test_a_full_stop_before_a_lower_case_word_is_not_a_sentence_end():
+    assert _texts("The strain Y. pestis spread. Approx. five died.") == [
+        "The strain Y. pestis spread.",
+        "Approx. five died.",
+    ]
+
+
 def test_cjk_full_stops_split_without_spaces():
     assert _texts("小红书是平台。用户很多！Fine.") == ["小红书是平台。", "用户很多！", "Fine."]
 

@@ -65,6 +65,15 @@ def segment(run: str, glossary: Container[str]) -> list[str]:
     Backward and forward maximum matching both run; the split with fewer words wins, then
     the one with fewer single characters, then backward (right to left errs less often in
     Chinese: 哪家公司 is 哪家|公司, not 哪|家公|司).
+
+    Kept over jieba 0.42.1 (``benchmarks/bench_cjk_segmenter.py --eval``, seeds eval
+    ``chinese`` row, 8 cases): this matcher gives keyword accuracy 0.750, quote precision
+    0.545 and gloss coverage 1.00; jieba 0.750, 0.500, 0.82; jieba with the CC-CEDICT words
+    added (``add_word``) 0.750, 0.500, 0.79; jieba on CC-CEDICT alone 0.625, 0.500, 1.00.
+    jieba's own dictionary merges words the glossary lacks (盈利模式, 书上), which then get
+    no gloss; on the glossary alone its uniform-probability path splits 哪|家公|司. Its
+    segmentation speed is the same (tens of µs a question) and it has had no release since
+    2020, so it would add a dependency and a dictionary load for nothing.
     """
     forward = _max_match(run, glossary)
     backward = [w[::-1] for w in reversed(_max_match(run[::-1], _Reversed(glossary)))]
