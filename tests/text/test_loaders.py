@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import logging
+import subprocess
+import sys
 import time
 import zipfile
 
@@ -262,3 +264,21 @@ def test_without_larger_fonts_short_unpunctuated_lines_are_the_headings():
     same_size = [(text, 10.0) for text, _ in WRAPPED]
     assert body_size([same_size]) is None
     assert paragraphs(same_size) == ["The Great", "Migration:", *JOINED[1:]], "a colon ends none"
+
+
+def test_a_missing_docs_extra_names_the_install(tmp_path, monkeypatch):
+    path = write_pdf(tmp_path / "a.pdf", [("T", [("T", ["Words."])])])
+    monkeypatch.setitem(sys.modules, "pypdfium2", None)  # import fails as if not installed
+    with pytest.raises(
+        ImportError, match=r'reading PDF files needs .*pip install "redbook_qa\[docs\]"'
+    ):
+        extract(path)
+
+
+def test_importing_the_loaders_imports_no_format_library():
+    code = (
+        "import sys, redbook_qa.text.corpus; "
+        "print(sorted(m for m in ('pypdfium2', 'docx', 'trafilatura') if m in sys.modules))"
+    )
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
+    assert out.stdout.strip() == "[]"
