@@ -42,6 +42,12 @@ NEW_ARTICLE = (
     "The Moonleaf tea cooperative was founded in 1987 by twelve farmers in the Nilgiri hills.\n"
     "Its green tea is picked by hand every spring and sold in Chennai.\n"
 )
+HARBOUR_PAGES = [
+    ("Quillhaven Harbour", [("Quillhaven Harbour", ["The Quillhaven ferry leaves at dawn."])]),
+    ("Quillhaven Lighthouse", [("Keepers", [
+        "The Quillhaven lighthouse keeper polishes the brass lamp every morning.",
+    ])]),
+]  # fmt: skip
 START_SECONDS = 300
 ANSWER_MS = 120_000
 
@@ -199,6 +205,45 @@ def test_an_article_with_script_and_markup_renders_as_text(page, shots):
     assert page.dialogs == []
     assert page.locator("#rq-chat script, #rq-sources script").count() == 0
     assert page.locator("img[src=x], a[href^='javascript']").count() == 0
+
+
+def test_an_uploaded_pdf_answers_with_its_page_and_its_citation_opens_that_page(
+    page, tmp_path, shots
+):
+    from playwright.sync_api import expect
+
+    from documents import write_pdf
+
+    (tmp_path / "uploads").mkdir()
+    pdf = write_pdf(tmp_path / "uploads" / "harbour.pdf", HARBOUR_PAGES)
+    page.get_by_role("tab", name="Articles").click()
+    page.locator("#rq-upload input[type=file]").set_input_files(str(pdf))
+    status = page.locator("#rq-upload-status")
+    expect(status).to_contain_text("harbour.pdf: added", timeout=ANSWER_MS)
+    page.get_by_role("tab", name="Ask").click()
+
+    answer = _ask(page, "What does the Quillhaven lighthouse keeper polish every morning?")
+    expect(answer).to_contain_text("brass lamp")
+    answer.locator('a[href="#source-1"]').click()
+    source = page.locator("#source-1")
+    expect(source).to_be_in_viewport()
+    expect(source).to_contain_text("harbour.pdf · p. 2")
+    expect(source.locator("mark")).to_contain_text("polishes the brass lamp")
+    link = source.locator("a.rq-original")
+    expect(link).to_have_text("open p. 2")
+    href = link.get_attribute("href")
+    assert href.endswith("harbour.pdf#page=2")
+    shots(page, "pdf-citation")
+    with page.expect_popup() as opened:
+        link.click()
+    assert opened.value.url.endswith("harbour.pdf#page=2")
+    base = page.url.split("#")[0].rstrip("/")
+    original = page.request.get(base + href.split("#")[0])
+    assert original.ok
+    assert original.headers["content-type"] == "application/pdf"
+    assert original.body() == pdf.read_bytes()
+    other = page.request.get(f"{base}/gradio_api/file={ROOT / 'pyproject.toml'}")
+    assert other.status == 403, "only cited PDFs are served, never the rest of the disk"
 
 
 def _ask(page, question):

@@ -109,7 +109,10 @@ class RedbookQA:
         settings: Settings | None = None,
         embedder: Embedder | None = None,
     ) -> RedbookQA:
-        """Load a folder of articles (``.txt``, ``.md``, ``.html``).
+        """Load a folder of articles (``.txt``, ``.md``, ``.html``, ``.pdf``, ``.docx``).
+
+        PDF, Word and HTML files need the ``docs`` extra (see :mod:`redbook_qa.text.loaders`);
+        citations of a PDF carry the page they were printed on.
 
         With ``index_dir``, a saved index is reused when it matches the corpus and settings,
         and otherwise rebuilt (re-embedding only changed chunks) and saved atomically.

@@ -39,9 +39,11 @@ class _Span(_Frozen):
 class Document(_Frozen):
     """One article as read from disk (or given by the caller).
 
-    ``text`` is the file's content exactly as read, so every offset into it also holds
-    against the file. ``source`` is the path relative to the corpus root (or the id for
-    documents that come from code); it is what citations point to.
+    ``text`` is the file's content exactly as read for ``.txt``/``.md`` files, so every offset
+    into it also holds against the file, and the text its loader extracted for other formats
+    (:mod:`redbook_qa.text.loaders`); a PDF's page starts are in ``metadata``
+    (:mod:`redbook_qa.text.pages`). ``source`` is the path relative to the corpus root (or the
+    id for documents that come from code); it is what citations point to.
     """
 
     id: str = Field(min_length=1)
@@ -97,6 +99,7 @@ class Passage(_Span):
     lexical_score: float = 0.0
     matched_terms: tuple[str, ...] = ()
     metadata: dict[str, str] = Field(default_factory=dict)
+    page: int | None = Field(default=None, ge=1)  # where the passage starts, for a PDF
 
 
 class Evidence(_Span):
@@ -125,6 +128,7 @@ class Evidence(_Span):
     # The whitespace up to the next sentence when only whitespace lies between them, so the
     # two can be quoted as one verbatim span; "" when the next sentence is not adjacent.
     after: str = ""
+    page: int | None = None  # the page the sentence starts on, for a PDF
 
 
 class Context(_Frozen):
@@ -166,13 +170,19 @@ class Context(_Frozen):
 
 
 class Citation(_Span):
-    """A numbered quote that backs one or more sentences of an answer."""
+    """A numbered quote that backs one or more sentences of an answer.
+
+    ``start``/``end`` are offsets into the source's extracted text (for a .txt or .md file,
+    the file itself); ``page`` is the PDF page the quote starts on, ``None`` for other files,
+    so JSON written before pages existed still reads.
+    """
 
     number: int = Field(ge=1)
     source: str
     title: str
     section: str
     score: float
+    page: int | None = Field(default=None, ge=1)
 
     @classmethod
     def quoting(cls, evidence: Evidence, number: int, score: float | None = None) -> Citation:
@@ -186,6 +196,7 @@ class Citation(_Span):
             start=evidence.start,
             end=evidence.end,
             score=evidence.score if score is None else score,
+            page=evidence.page,
         )
 
 

@@ -119,3 +119,31 @@ def test_a_list_answer_renders_as_a_markdown_list_with_its_text_still_escaped():
     assert lines[1].startswith("- ")
     assert "<b>" not in lines[0]
     assert '<a href="#source-2"' in lines[1]
+
+
+def _paged(page):
+    answer = _answer()
+    citation = answer.citations[0].model_copy(update={"source": "a.pdf", "page": page})
+    return answer.model_copy(update={"citations": (citation,)})
+
+
+def test_a_pdf_quote_shows_its_page_and_opens_the_original_there():
+    panel = sources_html(_paged(3), {"a.pdf": SOURCE}, links={"a.pdf": "/file=/c/a.pdf"})
+    assert "a.pdf · p. 3 · chars" in panel
+    assert '<a class="rq-original" href="/file=/c/a.pdf#page=3" target="_blank"' in panel
+    assert ">open p. 3</a>" in panel
+    assert "a.pdf, p. 3:" in answer_to_markdown(_paged(3))
+
+
+def test_a_quote_without_a_page_or_link_shows_neither():
+    panel = sources_html(_answer(), {"a.txt": SOURCE})
+    assert "p. " not in panel
+    assert "rq-original" not in panel
+    assert "(a.txt:" in answer_to_markdown(_answer())
+
+
+def test_citations_without_a_page_still_read_and_write_the_same_json():
+    citation = _answer().citations[0]
+    old_json = citation.model_dump_json(exclude={"page"})
+    assert Citation.model_validate_json(old_json) == citation
+    assert Citation.model_validate_json(_paged(2).citations[0].model_dump_json()).page == 2

@@ -284,3 +284,39 @@ def test_the_page_answers_through_its_api_as_a_script_would(session):
         assert "searched for:" in part["text"]
     finally:
         demo.close()
+
+
+def test_an_uploaded_pdf_is_kept_and_answers_with_a_page_and_a_link(qa, tmp_path):
+    from documents import write_pdf
+
+    links = []
+    session = ChatSession(qa, link=lambda path: links.append(path) or f"/file={path}")
+    pages = [
+        ("Ferry Timetable", [("Ferry Timetable", ["The first ferry leaves the harbour at dawn."])]),
+        ("Lighthouse", [("Lighthouse", ["Zebulon polishes the brass lamp daily."])]),
+    ]  # fmt: skip
+    (tmp_path / "in").mkdir()
+    upload = write_pdf(tmp_path / "in" / "coast.pdf", pages)
+    status = session.upload([upload])
+    assert "coast.pdf: added" in status
+    assert (qa.corpus_dir / "coast.pdf").read_bytes() == upload.read_bytes()
+    reply = session.respond("Who polishes the brass lamp, Zebulon?", [])
+    (citation,) = reply.turns[-1].answer.citations
+    assert (citation.source, citation.page) == ("coast.pdf", 2)
+    assert "coast.pdf · p. 2" in reply.sources
+    assert f"/file={qa.corpus_dir.resolve() / 'coast.pdf'}#page=2" in reply.sources
+    assert "<mark>Zebulon polishes the brass lamp daily.</mark>" in reply.sources
+    assert links == [(qa.corpus_dir / "coast.pdf").resolve()]
+
+
+def test_a_bad_document_upload_is_refused_and_nothing_indexed_is_lost(session, qa, tmp_path):
+    from documents import write_image_pdf
+
+    before = qa.store.manifest.documents
+    scan = write_image_pdf(tmp_path / "scan.pdf")
+    fake = write(tmp_path, "fake.docx", "just text\n")
+    status = session.upload([scan, fake])
+    assert "✗ scan.pdf: no text layer: run OCR first" in status
+    assert "✗ fake.docx is named .docx but its content is plain text" in status
+    assert not (qa.corpus_dir / "scan.pdf").exists()
+    assert qa.store.manifest.documents == before

@@ -39,8 +39,8 @@ def test_a_file_that_is_not_utf8_is_named_in_the_error(tmp_path):
 def test_missing_or_empty_folders_say_what_to_do(tmp_path):
     with pytest.raises(CorpusError, match="does not exist"):
         load_corpus(tmp_path / "nope")
-    write(tmp_path, "notes.pdf", "not an article")
-    with pytest.raises(CorpusError, match=r"\.txt or \.md"):
+    write(tmp_path, "notes.odt", "not an article")
+    with pytest.raises(CorpusError, match=r"add non-empty \.txt, \.md, \.html, \.htm, \.pdf"):
         load_corpus(tmp_path)
 
 

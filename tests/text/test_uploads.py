@@ -7,7 +7,6 @@ from redbook_qa.text.corpus import load_corpus
 from redbook_qa.text.uploads import (
     MAX_UPLOAD_BYTES,
     Article,
-    html_to_text,
     read_upload,
     safe_name,
     save_article,
@@ -48,9 +47,9 @@ def test_text_and_markdown_are_kept_without_bom_and_with_unix_line_ends(tmp_path
     assert read_upload(path) == Article(name="a.txt", text="Title\nBody line.\n")
 
 
-@pytest.mark.parametrize("name", ["photo.png", "report.pdf", "README"])
+@pytest.mark.parametrize("name", ["photo.png", "report.odt", "README"])
 def test_other_types_are_refused_with_the_allowed_ones_named(tmp_path, name):
-    with pytest.raises(CorpusError, match=r"only \.txt, \.md, \.html, \.htm files"):
+    with pytest.raises(CorpusError, match=r"only \.txt, \.md, \.html, \.htm, \.pdf, \.docx files"):
         read_upload(_file(tmp_path, name, b"x"))
 
 
@@ -77,26 +76,14 @@ def test_the_given_name_wins_over_the_stored_one(tmp_path):
     assert read_upload(path, name="dir/Story.TXT").name == "Story.txt"
 
 
-def test_html_becomes_text_with_title_first_and_no_scripts_or_styles():
-    page = (
-        "<html><head><title>Tea &amp; Hills</title><style>p{color:red}</style>"
-        "<script>alert(1)</script></head><body><h1>Tea &amp; Hills</h1>"
-        "<p>Moonleaf  tea is\n grown <b>high</b> up.</p><h2>History</h2><p>Founded in 1987.</p>"
-        "<svg><title>icon</title></svg><noscript>enable js</noscript></body></html>"
-    )
-    assert html_to_text(page) == (
-        "Tea & Hills\n\nMoonleaf tea is grown high up.\n\nHistory\n\nFounded in 1987.\n"
-    )
-
-
-def test_html_without_a_title_starts_with_its_first_block():
-    assert html_to_text("<h1>Only</h1><p>Text.") == "Only\n\nText.\n"
-    assert html_to_text("<script>x</script>") == ""
-
-
-def test_an_html_upload_is_saved_as_a_text_article(tmp_path):
-    path = _file(tmp_path, "page.html", b"<title>Page</title><p>Words here.</p>")
-    assert read_upload(path) == Article(name="page.txt", text="Page\n\nWords here.\n")
+def test_an_html_upload_is_kept_as_html_and_read_for_its_main_text(tmp_path):
+    data = b"<title>Page</title><script>alert(1)</script><p>Words here.</p>"
+    article = read_upload(_file(tmp_path, "page.html", data))
+    assert (article.name, article.data) == ("page.html", data)
+    assert article.text == "Page\nWords here.\n", "the title first, no script"
+    corpus = tmp_path / "corpus"
+    save_article(article, corpus)
+    assert (corpus / "page.html").read_bytes() == data
 
 
 def test_saving_says_added_updated_or_unchanged_and_the_corpus_reads_it(tmp_path):

@@ -244,6 +244,7 @@ def _cite(
             start=s.first.start,
             end=s.end,
             score=s.bearing,
+            page=s.first.page,
         )
         for n, s in enumerate(spans, start=1)
     )

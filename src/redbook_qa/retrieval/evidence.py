@@ -20,6 +20,7 @@ from redbook_qa.models import Chunk, Evidence, Sentence
 from redbook_qa.stores.base import Candidates
 from redbook_qa.stores.bm25 import bm25_idf
 from redbook_qa.text.names import AliasTable
+from redbook_qa.text.pages import page_at
 from redbook_qa.text.terms import analyze
 
 # Weights of an evidence sentence's retrieval score: its own similarity to the question, the
@@ -140,6 +141,7 @@ class EvidenceScorer:
             source=chunk.source,
             title=chunk.title,
             section=chunk.section,
+            page=page_at(chunk.metadata, sentence.start),
             score=w_sim * float(sim) + w_passage * place.passage_score + w_cover * coverage,
             similarity=float(sim),
             coverage=coverage,

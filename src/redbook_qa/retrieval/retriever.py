@@ -25,6 +25,7 @@ from redbook_qa.stores.base import Candidates, Filters, check_embedder
 from redbook_qa.stores.protocol import VectorStore
 from redbook_qa.text.cjk import is_cjk_corpus
 from redbook_qa.text.names import AliasTable
+from redbook_qa.text.pages import page_at
 
 logger = logging.getLogger(__name__)
 
@@ -212,6 +213,7 @@ class Retriever:
                     lexical_score=float(ranked.lexical[i]),
                     matched_terms=tuple(matched),
                     metadata=chunk.metadata,
+                    page=page_at(chunk.metadata, start),
                 )
             )
         return passages

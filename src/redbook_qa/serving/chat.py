@@ -9,7 +9,7 @@ from __future__ import annotations
 import html
 import logging
 import threading
-from collections.abc import Iterator, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, cast
@@ -25,7 +25,8 @@ from redbook_qa.serving.render import (
     escape_markdown,
     sources_html,
 )
-from redbook_qa.text.uploads import read_upload, save_article
+from redbook_qa.text.corpus import read_document
+from redbook_qa.text.uploads import ALLOWED_SUFFIXES, read_upload, save_article
 
 logger = logging.getLogger(__name__)
 
@@ -67,11 +68,21 @@ class ChatSession:
     Per-visitor state (the history and the turns) is passed in and handed back, never kept
     here; what is kept is shared by all: the facade, the feedback file, and a cache of source
     texts for the sources panel.
+
+    ``link`` turns a corpus file into a URL the page can open (the Gradio page serves each
+    cited PDF this way, so "open p. N" shows the page); without it no links are shown.
     """
 
-    def __init__(self, qa: RedbookQA, *, feedback: FeedbackLog | None = None) -> None:
+    def __init__(
+        self,
+        qa: RedbookQA,
+        *,
+        feedback: FeedbackLog | None = None,
+        link: Callable[[Path], str] | None = None,
+    ) -> None:
         self.qa = qa
         self.feedback = feedback
+        self._link = link
         self._texts: dict[str, tuple[str, str]] = {}  # source -> (digest, text)
         self._upload_lock = threading.Lock()
 
@@ -133,7 +144,7 @@ class ChatSession:
             return ""
         answer = turns[-1].answer
         texts = {c.source: self._source_text(c.source) for c in answer.citations}
-        return sources_html(answer, texts, show_scores=show_scores)
+        return sources_html(answer, texts, show_scores=show_scores, links=self._links(answer))
 
     def articles(self) -> list[list[str | int]]:
         """List the indexed articles: title, file, sections, chunk count."""
@@ -164,7 +175,7 @@ class ChatSession:
                     before.setdefault(target, previous)
                 lines.append(f"✓ {escape_markdown(article.name)}: {outcome}")
             if not lines:
-                return "Choose .txt, .md or .html files to add."
+                return f"Choose {', '.join(ALLOWED_SUFFIXES)} files to add."
             lines.append(self._refresh(before) if before else "Index: no articles changed.")
         return "\n\n".join(lines)
 
@@ -223,14 +234,27 @@ class ChatSession:
         cached = self._texts.get(source)
         if cached is not None and cached[0] == digest:
             return cached[1]
-        root = self.qa.corpus_dir or self.qa.settings.corpus_dir
         try:
-            with (Path(root) / source).open(encoding="utf-8") as handle:  # as load_corpus reads
-                text = handle.read()
-        except (OSError, UnicodeDecodeError):
+            text = read_document(self._corpus_root(), source)  # as load_corpus read it
+        except (RedbookQAError, OSError, ImportError):
             return ""  # the panel then shows the quote alone
         self._texts[source] = (digest, text)
         return text
+
+    def _links(self, answer: Answer) -> dict[str, str]:
+        # Only PDFs: they open at the cited page, and a browser shows them without running
+        # the file's scripts as the page's own (an uploaded .html would).
+        if self._link is None:
+            return {}
+        root = self._corpus_root()
+        return {
+            c.source: self._link((root / c.source).resolve())
+            for c in answer.citations
+            if c.source.lower().endswith(".pdf") and (root / c.source).is_file()
+        }
+
+    def _corpus_root(self) -> Path:
+        return Path(self.qa.corpus_dir or self.qa.settings.corpus_dir)
 
 
 def _mode(value: str | None) -> Mode | None:

@@ -28,7 +28,8 @@ def main(argv: Sequence[str] | None = None) -> int:
     logging.getLogger("bm25s").setLevel(logging.WARNING)  # it logs each build at DEBUG
     try:
         return int(args.run(args))
-    except (RedbookQAError, ValueError, FileNotFoundError) as err:
+    except (RedbookQAError, ValueError, FileNotFoundError, ImportError) as err:
+        # ImportError: a PDF, Word or HTML file without the docs extra (names the install).
         print(f"redbook-qa: error: {err}", file=sys.stderr)
         return 2
 

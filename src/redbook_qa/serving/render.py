@@ -32,7 +32,7 @@ def answer_to_text(answer: Answer) -> str:
             f"  - {p.title} › {p.section} ({p.source})" for p in answer.passages[:3]
         ]
     for c in answer.citations:
-        lines.append(f"[{c.number}] {c.title} › {c.section} ({c.source}:{c.start}-{c.end})")
+        lines.append(f"[{c.number}] {c.title} › {c.section} ({_where(c)})")
         lines.append(f'    "{c.text}"')
     return "\n".join(lines).rstrip()
 
@@ -55,7 +55,7 @@ def answer_to_markdown(answer: Answer, *, question: str = "") -> str:
     if answer.citations:
         lines.append("")
     for c in answer.citations:
-        where = f"{_pasted(c.title)} › {_pasted(c.section)} ({_pasted(c.source)}:{c.start}-{c.end})"
+        where = f"{_pasted(c.title)} › {_pasted(c.section)} ({_pasted(_where(c))})"
         lines += [f"[{c.number}] {where}", f"> {_pasted(' '.join(c.text.split()))}", ""]
     return "\n".join(lines).rstrip() + "\n"
 
@@ -105,17 +105,24 @@ def confidence_badge(support: float) -> str:
 
 
 def sources_html(
-    answer: Answer, source_texts: Mapping[str, str], *, show_scores: bool = False
+    answer: Answer,
+    source_texts: Mapping[str, str],
+    *,
+    show_scores: bool = False,
+    links: Mapping[str, str] | None = None,
 ) -> str:
-    """Render each citation: title, section, and the quote highlighted in its paragraph.
+    """Render each citation: title, section, page, and the quote highlighted in its paragraph.
 
     Args:
         answer: The answer whose citations are shown.
-        source_texts: Full text of each cited source, keyed by ``source``; a source missing
-            here, or changed since it was indexed, is shown as the quote alone.
+        source_texts: Full (extracted) text of each cited source, keyed by ``source``; a
+            source missing here, or changed since it was indexed, is shown as the quote alone.
         show_scores: Also show the fused, dense and keyword scores of the passage each quote
             came from, and the quote's support.
+        links: A URL that opens the original file, keyed by ``source``; a quote with a page
+            links to it there (``file.pdf#page=N``, which PDF viewers honour).
     """
+    links = links or {}
     if answer.abstained:
         related = "".join(_related(p, show_scores=show_scores) for p in answer.passages[:3])
         return (
@@ -124,7 +131,13 @@ def sources_html(
             f"{related}</div>"
         )
     return "".join(
-        _source(c, source_texts.get(c.source, ""), answer.passages, show_scores=show_scores)
+        _source(
+            c,
+            source_texts.get(c.source, ""),
+            answer.passages,
+            show_scores=show_scores,
+            link=links.get(c.source, ""),
+        )
         for c in answer.citations
     )
 
@@ -147,14 +160,25 @@ def article_rows(chunks: Sequence[Chunk]) -> list[list[str | int]]:
     return table
 
 
-def _source(c: Citation, text: str, passages: Sequence[Passage], *, show_scores: bool) -> str:
+def _source(
+    c: Citation, text: str, passages: Sequence[Passage], *, show_scores: bool, link: str
+) -> str:
     scores = _scores(c, passages) if show_scores else ""
     section = f"{html.escape(c.section)} · " if c.section != c.title else ""
+    page = f" · p. {c.page}" if c.page is not None else ""
+    opened = ""
+    if link:
+        url = link + (f"#page={c.page}" if c.page is not None else "")
+        label = f"open p. {c.page}" if c.page is not None else "open the original"
+        opened = (
+            f' · <a class="rq-original" href="{html.escape(url)}" target="_blank" '
+            f'rel="noopener noreferrer">{label}</a>'
+        )
     return (
         f'<div class="rq-source" id="source-{c.number}">'
         f'<p class="rq-source-head"><strong>[{c.number}] {html.escape(c.title)}</strong><br>'
-        f"<small>{section}{html.escape(c.source)} "
-        f"· chars {c.start}–{c.end}</small>{scores}</p>"
+        f"<small>{section}{html.escape(c.source)}{page} "
+        f"· chars {c.start}–{c.end}{opened}</small>{scores}</p>"
         f'<p class="rq-paragraph">{_in_paragraph(c, text)}</p></div>'
     )
 
@@ -207,6 +231,11 @@ def _related(passage: Passage, *, show_scores: bool) -> str:
         f"{html.escape(passage.section)}<br><small>{html.escape(passage.source)}</small>"
         f"{scores}</p><p>{html.escape(preview[:_PREVIEW_CHARS])}{cut}</p></div>"
     )
+
+
+def _where(c: Citation) -> str:
+    page = f", p. {c.page}" if c.page is not None else ""
+    return f"{c.source}{page}:{c.start}-{c.end}"
 
 
 def _pasted(text: str) -> str:

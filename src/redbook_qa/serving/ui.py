@@ -9,6 +9,7 @@ import logging
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
+from urllib.parse import quote
 
 try:
     import gradio as gr
@@ -18,7 +19,7 @@ except ImportError as err:  # pragma: no cover - depends on the environment
 from redbook_qa.api import RedbookQA
 from redbook_qa.serving.chat import ChatSession, Message, Turn
 from redbook_qa.serving.feedback import FEEDBACK_FILE, FeedbackLog, Rating
-from redbook_qa.text.uploads import ALLOWED_SUFFIXES, MAX_UPLOAD_BYTES
+from redbook_qa.text.uploads import ALLOWED_SUFFIXES, MAX_DOCUMENT_UPLOAD_BYTES, MAX_UPLOAD_BYTES
 
 __all__ = ["ChatSession", "build_demo", "launch"]
 
@@ -181,9 +182,10 @@ def _settings(qa: RedbookQA) -> tuple[gr.Slider, gr.Radio, gr.Checkbox]:
 
 def _articles_tab(session: ChatSession) -> gr.Dataframe:
     gr.Markdown(
-        f"Add articles as {', '.join(ALLOWED_SUFFIXES)} files (UTF-8, at most "
-        f"{MAX_UPLOAD_BYTES // 1_000_000} MB each); HTML is reduced to its text. The "
-        "index updates at once, re-embedding only what changed."
+        f"Add articles as {', '.join(ALLOWED_SUFFIXES)} files (text in UTF-8, at most "
+        f"{MAX_UPLOAD_BYTES // 1_000_000} MB; PDF, Word and HTML at most "
+        f"{MAX_DOCUMENT_UPLOAD_BYTES // 1_000_000} MB). Pages keep their main text, PDFs "
+        "their page numbers. The index updates at once, re-embedding only what changed."
     )
     upload = gr.File(
         label="Add articles",
@@ -227,19 +229,31 @@ def launch(
     """
     qa = qa or RedbookQA.open()
     feedback = Path(feedback_path or Path(qa.index_dir or qa.settings.index_dir) / FEEDBACK_FILE)
-    session = ChatSession(qa, feedback=FeedbackLog(feedback))
+    session = ChatSession(qa, feedback=FeedbackLog(feedback), link=lambda path: _serve(demo, path))
+    demo = build_demo(session)
     if auth is None and host not in _LOOPBACK:
         logger.warning("serving on %s without --auth: anyone who can reach it can ask", host)
     logger.info("feedback goes to %s", feedback)
-    build_demo(session).queue(default_concurrency_limit=4).launch(
+    demo.queue(default_concurrency_limit=4).launch(
         server_name=host,
         server_port=port,
         share=False,
         auth=auth,
         css=CSS,
         js=JS,
-        max_file_size=f"{2 * MAX_UPLOAD_BYTES // 1_000_000}mb",
+        max_file_size=f"{MAX_DOCUMENT_UPLOAD_BYTES // 1_000_000}mb",
     )
+
+
+def _serve(demo: gr.Blocks, path: Path) -> str:
+    """Let the page serve one cited file, and return its URL.
+
+    Files are allowed one by one as they are cited, never the whole corpus folder: an
+    uploaded .html served from the page's own origin could run its scripts there.
+    """
+    if str(path) not in demo.allowed_paths:
+        demo.allowed_paths.append(str(path))
+    return f"/gradio_api/file={quote(str(path))}"
 
 
 def _rating(liked: bool | str) -> Rating | None:

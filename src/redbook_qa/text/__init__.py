@@ -1,7 +1,8 @@
 """Files to documents to sections, sentences and token-bounded chunks, with exact offsets (pure).
 
-The only I/O of the family is reading a corpus folder (``corpus``) and saving uploads
-(``uploads``); everything else maps text to values.
+The only I/O of the family is reading files (``loaders``: one per format, behind one
+protocol), a corpus folder (``corpus``) and saving uploads (``uploads``); everything else
+maps text to values.
 """
 
 from __future__ import annotations

@@ -9,6 +9,7 @@ from __future__ import annotations
 from collections.abc import Iterable
 
 from redbook_qa.models import Chunk, Document, Section
+from redbook_qa.text.pages import pages_within
 from redbook_qa.text.screening import flag_metadata
 from redbook_qa.text.sections import detect_sections, heading_end
 from redbook_qa.text.sentences import split_sentences
@@ -75,7 +76,7 @@ def chunk_document(
                     start=start,
                     end=end,
                     n_tokens=n_tokens,
-                    metadata=flag_metadata(text, document.metadata),
+                    metadata=flag_metadata(text, pages_within(document.metadata, start, end)),
                 )
             )
     return chunks

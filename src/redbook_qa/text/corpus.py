@@ -1,4 +1,4 @@
-"""Read source files into documents: plain text and Markdown folders, and BEIR-style JSON Lines."""
+"""Read source files into documents: folders of articles in any format, and BEIR JSON Lines."""
 
 from __future__ import annotations
 
@@ -9,33 +9,43 @@ from pathlib import Path
 
 from redbook_qa.errors import CorpusError
 from redbook_qa.models import Document
+from redbook_qa.text.loaders import SUFFIXES, extract
+from redbook_qa.text.pages import page_metadata
 
 logger = logging.getLogger(__name__)
 
-SUFFIXES = (".txt", ".md")
+PLAIN_SUFFIXES = (".txt", ".md")
 MAX_ARTICLE_BYTES = 10_000_000
 """Larger files are refused: 10 MB is three times a long novel, and embedding it with the
 bundled model takes tens of minutes on a laptop CPU. Such a file is a dump or a log, not an
 article."""
+MAX_DOCUMENT_BYTES = 200_000_000
+"""The same for PDF, Word and HTML files, whose bytes are mostly layout, fonts and images."""
 
 
 def load_corpus(directory: Path | str, *, max_bytes: int = MAX_ARTICLE_BYTES) -> list[Document]:
-    """Load every ``.txt`` and ``.md`` file under ``directory`` (recursively), sorted by path.
+    """Load every supported file under ``directory`` (recursively), sorted by path.
 
-    ``Document.text`` is the file as Python's text mode reads it (UTF-8, universal newlines),
-    so ``open(directory / doc.source, encoding="utf-8").read()[start:end]`` reproduces any
-    span. The title is the first non-blank line. Hidden files, empty files and symlinks that
-    leave the folder are skipped with a warning.
+    The formats are those of :mod:`redbook_qa.text.loaders` (``.txt``, ``.md``, ``.html``,
+    ``.htm``, ``.pdf``, ``.docx``). For ``.txt`` and ``.md``, ``Document.text`` is the file as
+    Python's text mode reads it (UTF-8, universal newlines), so
+    ``open(directory / doc.source, encoding="utf-8").read()[start:end]`` reproduces any span;
+    for the others it is the extracted text (:func:`read_document` gives it again), and a
+    PDF's page starts are in ``metadata``. Hidden files, empty files and symlinks that leave
+    the folder are skipped with a warning.
 
     Raises:
-        CorpusError: If the folder is missing, a file is not UTF-8, looks binary or is over
-            ``max_bytes``, two files give the same article id (``a.txt`` and ``a.md``), or
-            no document remains. The message names the file and says what to do.
+        CorpusError: If the folder is missing, a file is not UTF-8, looks binary, is over
+            ``max_bytes`` (text) or :data:`MAX_DOCUMENT_BYTES`, is encrypted, damaged or
+            without a text layer, is named for another format than its content, two files
+            give the same article id (``a.txt`` and ``a.md``), or no document remains. The
+            message names the file and says what to do.
+        ImportError: A PDF, Word or HTML file is present without the ``docs`` extra.
     """
     root = Path(directory)
     if not root.is_dir():
         raise CorpusError(
-            f"corpus folder {root} does not exist; put .txt or .md articles there "
+            f"corpus folder {root} does not exist; put {', '.join(SUFFIXES)} articles there "
             "or point REDBOOK_QA_CORPUS_DIR at your folder"
         )
     documents = [
@@ -43,7 +53,9 @@ def load_corpus(directory: Path | str, *, max_bytes: int = MAX_ARTICLE_BYTES) ->
     ]
     _check_unique_ids(documents)
     if not documents:
-        raise CorpusError(f"no readable articles in {root}: add non-empty UTF-8 .txt or .md files")
+        raise CorpusError(
+            f"no readable articles in {root}: add non-empty {', '.join(SUFFIXES)} files"
+        )
     logger.info("loaded %d documents from %s", len(documents), root)
     return documents
 
@@ -100,44 +112,50 @@ def _article_paths(root: Path) -> Iterator[Path]:
 def _read_article(root: Path, path: Path, max_bytes: int) -> Document | None:
     relative = path.relative_to(root).as_posix()
     try:
-        text = _read_text(path, max_bytes)
+        _check_size(path, max_bytes)
+        extraction = extract(path)
     except FileNotFoundError:
         logger.warning("skipping %s: it was removed while the folder was read", path)
         return None
-    if not text.strip():
+    if not extraction.text.strip():
         logger.warning("skipping %s: it is empty", path)
         return None
-    if "\x00" in text:
-        raise CorpusError(
-            f"{path} looks binary (it contains NUL bytes, as UTF-16 text does); "
-            "convert it to UTF-8 text or remove it from the corpus folder"
-        )
-    title = next(line for line in text.splitlines() if line.strip()).strip().lstrip("#").strip()
-    doc_id = relative.rsplit(".", 1)[0]
-    return Document(id=doc_id, title=title, text=text, source=relative)
+    return Document(
+        id=relative.rsplit(".", 1)[0],
+        title=extraction.title,
+        text=extraction.text,
+        source=relative,
+        metadata=page_metadata(extraction.page_starts),
+    )
 
 
-def _read_text(path: Path, max_bytes: int) -> str:
+def read_document(root: Path | str, source: str) -> str:
+    """Return the text of one corpus file as :func:`load_corpus` read it (for quoting it).
+
+    Raises:
+        CorpusError: The file cannot be read (see :func:`load_corpus`).
+        FileNotFoundError: The file is gone.
+    """
+    return extract(Path(root) / source, name=source).text
+
+
+def _check_size(path: Path, max_bytes: int) -> None:
+    # Before reading: a huge file is never loaded into memory. Text is held whole; a
+    # document format is read page by page, so it may be larger on disk.
+    limit = max_bytes if path.suffix.lower() in PLAIN_SUFFIXES else MAX_DOCUMENT_BYTES
     try:
-        size = path.stat().st_size  # before reading: a huge file is never loaded into memory
-        if size > max_bytes:
-            raise CorpusError(
-                f"{path} is {size / 1e6:.1f} MB, over the {max_bytes / 1e6:g} MB limit for one "
-                "article; split it into smaller articles or remove it from the corpus folder"
-            )
-        with path.open(encoding="utf-8") as handle:
-            return handle.read()
-    except UnicodeDecodeError as err:
-        raise CorpusError(
-            f"{path} is not UTF-8 text ({err.reason} at byte {err.start}); "
-            "convert it to UTF-8 or remove it from the corpus folder"
-        ) from err
+        size = path.stat().st_size
     except FileNotFoundError:
         raise
     except OSError as err:
         raise CorpusError(
             f"cannot read {path} ({err.strerror}); check its permissions or remove it"
         ) from err
+    if size > limit:
+        raise CorpusError(
+            f"{path} is {size / 1e6:.1f} MB, over the {limit / 1e6:g} MB limit for one "
+            "article; split it into smaller articles or remove it from the corpus folder"
+        )
 
 
 def _check_unique_ids(documents: list[Document]) -> None:

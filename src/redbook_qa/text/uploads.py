@@ -1,13 +1,14 @@
-"""Articles uploaded through the page: checked, turned into plain text, and saved to the corpus.
+"""Articles uploaded through the page: checked, read by their loader, and saved to the corpus.
 
 An upload is trusted for nothing: its name is reduced to a safe base name (no folders, no
-hidden files), its type, size and encoding are checked with a message that names the file
-and says what to do, and HTML is reduced to its text with the standard library's parser.
+hidden files), its type, size and content are checked with a message that names the file
+and says what to do. The file is read by the same loader the corpus uses (so a PDF without
+a text layer, a corrupt .docx or a renamed file is refused before anything is saved), then
+saved as it came (text with Unix line ends), so the corpus keeps the original to link to.
 """
 
 from __future__ import annotations
 
-import html.parser
 import os
 import re
 import tempfile
@@ -18,30 +19,36 @@ from typing import Literal
 from pydantic import BaseModel, ConfigDict
 
 from redbook_qa.errors import CorpusError
+from redbook_qa.text.loaders import SUFFIXES, check_content, extract
 
 MAX_UPLOAD_BYTES = 1_000_000
+"""Largest ``.txt``/``.md`` upload; a text this long is a book, not an article."""
+MAX_DOCUMENT_UPLOAD_BYTES = 50_000_000
+"""Largest PDF, Word or HTML upload: their bytes are mostly markup, fonts and images."""
 TEXT_SUFFIXES = (".txt", ".md")
-HTML_SUFFIXES = (".html", ".htm")
-ALLOWED_SUFFIXES = TEXT_SUFFIXES + HTML_SUFFIXES
+ALLOWED_SUFFIXES = SUFFIXES
 _MAX_STEM_CHARS = 80
 _UNSAFE = re.compile(r"[^\w.\- ]+")
-_SKIPPED_TAGS = {"script", "style", "noscript", "template", "svg", "iframe", "object"}
-_BLOCK_TAGS = {
-    "address", "article", "aside", "blockquote", "br", "dd", "details", "div", "dl", "dt",
-    "figcaption", "figure", "footer", "form", "h1", "h2", "h3", "h4", "h5", "h6", "header",
-    "hr", "li", "main", "nav", "ol", "p", "pre", "section", "summary", "table", "td", "th",
-    "tr", "ul",
-}  # fmt: skip
 SaveOutcome = Literal["added", "updated", "unchanged"]
 
 
 class Article(BaseModel):
-    """An upload ready for the corpus: a safe file name and its UTF-8 text."""
+    """An upload ready for the corpus: a safe file name, its text, and the original's bytes.
+
+    ``text`` is what the corpus will read (what citations quote); ``data`` is the file to
+    save for PDF, Word and HTML uploads, ``None`` for text, which is saved as UTF-8.
+    """
 
     model_config = ConfigDict(frozen=True, extra="forbid")
 
     name: str
     text: str
+    data: bytes | None = None
+
+    @property
+    def content(self) -> bytes:
+        """The bytes to write into the corpus folder."""
+        return self.text.encode("utf-8") if self.data is None else self.data
 
 
 def safe_name(name: str) -> str:
@@ -68,15 +75,17 @@ def read_upload(path: Path | str, *, name: str | None = None) -> Article:
     """Check an uploaded file and return it as an article for the corpus.
 
     ``.txt`` and ``.md`` files are kept as they are (without a byte-order mark, with Unix
-    line ends); ``.html``/``.htm`` files become ``.txt`` articles of their text.
+    line ends); ``.html``, ``.pdf`` and ``.docx`` files are kept byte for byte once their
+    loader has read text from them.
 
     Args:
         path: Where the upload was stored.
         name: The name the person gave the file (default: the base name of ``path``).
 
     Raises:
-        CorpusError: If the type, size or encoding is wrong, or there is no text; the message
-            names the file and says what to do.
+        CorpusError: If the type, size, encoding or content is wrong, or there is no text;
+            the message names the file and says what to do.
+        ImportError: A PDF, Word or HTML upload without the ``docs`` extra installed.
     """
     file = Path(path)
     shown = safe_name(name or file.name)
@@ -84,50 +93,36 @@ def read_upload(path: Path | str, *, name: str | None = None) -> Article:
     if suffix not in ALLOWED_SUFFIXES:
         raise CorpusError(
             f"{shown}: only {', '.join(ALLOWED_SUFFIXES)} files can be added "
-            f"(got {suffix or 'no extension'}); save it as plain text or Markdown first"
+            f"(got {suffix or 'no extension'}); save it as one of those first"
         )
+    limit = MAX_UPLOAD_BYTES if suffix in TEXT_SUFFIXES else MAX_DOCUMENT_UPLOAD_BYTES
     with file.open("rb") as handle:
-        data = handle.read(MAX_UPLOAD_BYTES + 1)
-    if len(data) > MAX_UPLOAD_BYTES:
+        data = handle.read(limit + 1)
+    if len(data) > limit:
         raise CorpusError(
-            f"{shown} is larger than {MAX_UPLOAD_BYTES // 1_000_000} MB; split it into "
-            "smaller articles"
+            f"{shown} is larger than {limit // 1_000_000} MB; split it into smaller articles"
         )
-    text = _decode(data, shown)
-    if suffix in HTML_SUFFIXES:
-        text, shown = html_to_text(text), f"{Path(shown).stem}.txt"
+    if suffix in TEXT_SUFFIXES:
+        check_content(file, name=shown)  # refuses a PDF or .docx renamed to .txt
+        text, original = _decode(data, shown), None
+    else:
+        text, original = extract(file, name=shown).text, data
     if not text.strip():
         raise CorpusError(f"{shown} has no text; add the article's words and upload it again")
-    return Article(name=shown, text=text)
-
-
-def html_to_text(markup: str) -> str:
-    """Return the readable text of an HTML page: its title first, then one line per block.
-
-    Scripts, styles and other non-text elements are dropped; headings and paragraphs keep
-    their own lines, so the corpus reader still sees the title and the section headings.
-    """
-    parser = _TextExtractor()
-    parser.feed(markup)
-    parser.close()
-    blocks = [b for b in parser.blocks if b]
-    if parser.title and (not blocks or blocks[0] != parser.title):
-        blocks.insert(0, parser.title)
-    return "\n\n".join(blocks) + "\n" if blocks else ""
+    return Article(name=shown, text=text, data=original)
 
 
 def save_article(article: Article, folder: Path | str) -> SaveOutcome:
     """Write ``article`` into the corpus ``folder`` atomically and say what that did.
 
-    An article with the same name is replaced ("updated"); the same text again changes
+    An article with the same name is replaced ("updated"); the same bytes again change
     nothing ("unchanged").
     """
     root = Path(folder)
     target = root / article.name
     if target.is_file():
-        with target.open(encoding="utf-8", errors="replace") as handle:
-            if handle.read() == article.text:
-                return "unchanged"
+        if target.read_bytes() == article.content:
+            return "unchanged"
         outcome: SaveOutcome = "updated"
     else:
         outcome = "added"
@@ -135,8 +130,8 @@ def save_article(article: Article, folder: Path | str) -> SaveOutcome:
     # A hidden temporary name: the corpus reader skips it if it reads the folder meanwhile.
     fd, temporary = tempfile.mkstemp(prefix=".upload-", suffix=".tmp", dir=root)
     try:
-        with os.fdopen(fd, "w", encoding="utf-8", newline="\n") as handle:
-            handle.write(article.text)
+        with os.fdopen(fd, "wb") as handle:
+            handle.write(article.content)
         os.replace(temporary, target)
     except BaseException:
         Path(temporary).unlink(missing_ok=True)
@@ -155,45 +150,3 @@ def _decode(data: bytes, shown: str) -> str:
     if "\x00" in text:
         raise CorpusError(f"{shown} looks binary (it contains NUL bytes); upload a text file")
     return text.replace("\r\n", "\n").replace("\r", "\n")
-
-
-class _TextExtractor(html.parser.HTMLParser):
-    def __init__(self) -> None:
-        super().__init__(convert_charrefs=True)
-        self.blocks: list[str] = []
-        self.title = ""
-        self._words: list[str] = []
-        self._skipping: list[str] = []
-        self._in_title = False
-
-    def handle_starttag(self, tag: str, attrs: list[tuple[str, str | None]]) -> None:
-        if tag == "title" and not self._skipping:
-            self._in_title = True
-        elif tag in _SKIPPED_TAGS:
-            self._skipping.append(tag)
-        elif tag in _BLOCK_TAGS:
-            self._end_block()
-
-    def handle_endtag(self, tag: str) -> None:
-        if tag == "title":
-            self._in_title = False
-        elif self._skipping and tag == self._skipping[-1]:
-            self._skipping.pop()
-        elif tag in _BLOCK_TAGS:
-            self._end_block()
-
-    def handle_data(self, data: str) -> None:
-        if self._in_title:
-            self.title = " ".join(f"{self.title} {data}".split())
-        elif not self._skipping:
-            self._words.append(data)
-
-    def close(self) -> None:
-        super().close()
-        self._end_block()
-
-    def _end_block(self) -> None:
-        block = " ".join("".join(self._words).split())
-        self._words = []
-        if block:
-            self.blocks.append(block)
