@@ -1,4 +1,4 @@
-"""Fit the answer-bearing and confidence models and write src/redbook_qa/weights.json.
+"""Fit the answer-bearing and confidence models and write src/redbook_qa/answering/weights.json.
 
 Data: SQuAD 2.0 dev half in ../shared/evaldata (BEIR layout; read, never copied). For every
 question the real pipeline retrieves its context over the whole corpus; each candidate
@@ -38,7 +38,7 @@ import numpy.typing as npt
 ROOT = Path(__file__).resolve().parents[1]
 SQUAD = ROOT.parent / "shared" / "evaldata" / "squad2-dev-cs224n"
 CACHE = ROOT / ".cache" / "answering"
-WEIGHTS = ROOT / "src" / "redbook_qa" / "weights.json"
+WEIGHTS = ROOT / "src" / "redbook_qa" / "answering" / "weights.json"
 L2 = 1.0
 # Seeds rows count this many times a SQuAD row: blog-style lead-ins, filler and "why"
 # questions are rare in Wikipedia, common in the articles users bring.
@@ -306,7 +306,7 @@ def cross_fit(
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__)
     parser.add_argument("--limit", type=int, help="at most this many SQuAD questions of each kind")
-    parser.add_argument("--write", action="store_true", help="write src/redbook_qa/weights.json")
+    parser.add_argument("--write", action="store_true", help="write src/redbook_qa/answering/weights.json")
     args = parser.parse_args()
     started = time.perf_counter()
     squad = squad_items(args.limit)

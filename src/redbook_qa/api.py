@@ -307,7 +307,10 @@ class RedbookQA:
 
 def _spec(settings: Settings) -> BuildSpec:
     chunking = ChunkingParams(
-        max_tokens=settings.max_tokens, overlap=settings.overlap, encoding=settings.encoding
+        max_tokens=settings.max_tokens,
+        overlap=settings.overlap,
+        encoding=settings.encoding,
+        sentence_vectors=settings.sentence_vectors,
     )
     return BuildSpec(
         chunking=chunking, index_kind=settings.index_kind, show_progress=settings.show_progress

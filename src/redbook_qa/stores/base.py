@@ -31,8 +31,12 @@ FILTER_FIELDS = frozenset({"source", "section", "title", "doc_id"})
 FORMAT_VERSION = 2
 
 
+SentenceVectors = Literal["encoded", "pooled"]
+"""How quotable sentences get their vectors (see :mod:`redbook_qa.stores.building`)."""
+
+
 class ChunkingParams(BaseModel):
-    """How chunks were cut; a change means the chunks must be rebuilt."""
+    """How chunks were cut and their sentences embedded; a change means a rebuild."""
 
     model_config = ConfigDict(frozen=True, extra="forbid")
 
@@ -40,6 +44,7 @@ class ChunkingParams(BaseModel):
     overlap: int
     encoding: str
     version: int = CHUNKER_VERSION
+    sentence_vectors: SentenceVectors = "encoded"
 
 
 class Manifest(BaseModel):

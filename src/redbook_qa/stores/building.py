@@ -40,16 +40,28 @@ _MIN_EVIDENCE_WORDS = 4
 _MAX_RECHUNK_ROUNDS = 4
 
 SENTENCE_POOLING = "late-v1"
-"""How sentence vectors are made from a chunk's forward pass; part of each sentence's key.
+"""How ``sentence_vectors="pooled"`` makes sentence vectors; part of each sentence's key.
 
 "late-v1": the mean of the chunk's contextual token embeddings over the sentence's own tokens,
-normalised. Measured against encoding each sentence again with its title and heading (the
-previous build, 4.5 texts per chunk on SQuAD) on the SQuAD dev half (first 300 answerable +
-300 unanswerable, `redbook-qa eval-beir … --limit 300`): answer in the answer text 0.773 →
-0.797, answer in the first quote 0.723 → 0.737, unanswerables refused 0.097 → 0.143, nDCG@10
-0.916 → 0.908. Mixing in the title/heading tokens' mean (weight 0.5 and 1.0) scored lower on
-answers (0.777, 0.767), so the sentence is pooled alone; the chunk's attention already reads
-its heading.
+normalised, from the chunk's one forward pass ("late chunking"). Measured against "encoded"
+(each sentence encoded again with its title and heading: 4.5 texts per chunk on SQuAD) in one
+session, 2026-12-02:
+
+- build of 300 SQuAD paragraphs: 1.0 vs 2.3 times a bare encode of the chunks alone
+  (``benchmarks/bench_build.py``);
+- SQuAD dev half, first 300 answerable + 300 unanswerable (``redbook-qa eval-beir … --limit
+  300``): answer in the answer text 0.773 → 0.797, in the first quote 0.723 → 0.737,
+  unanswerables refused 0.097 → 0.143, nDCG@10 0.916 → 0.908 (first 1,000 questions: 0.895 →
+  0.891 at the retriever's sentence weight 0.3, 0.901 at 0.6); mixing the title/heading tokens
+  into each sentence's pool (weights 0.5, 1.0) scored lower on answers (0.777, 0.767);
+- seeds evals (115 cases), with the answering models re-fitted on pooled vectors (the shipped
+  ones are fitted on encoded): MRR 0.754 → 0.775 and keyword accuracy 0.764 → 0.787, but quote precision 0.603 → 0.567, citation precision
+  0.73 → 0.72 and aspect coverage of the "why" lists 0.417 → 0.300: sentences pooled in one
+  chunk share its context, so the bearing and MMR signals that tell a chunk's sentences apart
+  get blurred, and the seeds floors (``evals/floors.json``) fail.
+
+So "encoded" stays the default, and "pooled" is the setting for corpora where the build's cost
+matters more than the last points of quote precision (``REDBOOK_QA_SENTENCE_VECTORS=pooled``).
 """
 
 
@@ -102,12 +114,15 @@ def build_store(
     hashes = [text_hash(text) for text in texts]
     reusable = _reusable_vectors(previous, embedder)
     sentences, chunk_sentences = _sentences(chunks)
-    if isinstance(embedder, SpanEmbedder) and tokenized is not None:
+    pooled = chunking.sentence_vectors == "pooled"
+    if pooled and isinstance(embedder, SpanEmbedder) and tokenized is not None:
         chunk_vectors, sentence_vectors, sentence_hashes = _embed_late(
             embedder, chunks, tokenized, hashes, sentences, reusable, show_progress
         )
     else:
-        chunk_vectors = _embed_missing(embedder, texts, hashes, reusable, show_progress)
+        chunk_vectors = _embed_missing(
+            embedder, texts, hashes, reusable, show_progress, tokenized=tokenized
+        )
         by_id = {chunk.id: chunk for chunk in chunks}
         sentence_texts = [
             sentence_embedding_text(s.text, by_id[s.chunk_id].title, by_id[s.chunk_id].section)
@@ -327,13 +342,22 @@ def _embed_missing(
     hashes: Sequence[str],
     reusable: dict[str, Vectors],
     show_progress: bool,
+    *,
+    tokenized: Tokenized | None = None,
 ) -> Vectors:
+    """Embed the texts without a reusable vector; from ``tokenized`` when the check made it."""
     vectors = np.zeros((len(texts), embedder.dimension), dtype=np.float32)
     missing = [i for i, h in enumerate(hashes) if h not in reusable]
     for i, h in enumerate(hashes):
         if h in reusable:
             vectors[i] = reusable[h]
-    if missing:
+    if missing and tokenized is not None and isinstance(embedder, SpanEmbedder):
+        # The truncation check's token ids feed the encoder: the chunks are not tokenised again.
+        fresh, _ = embedder.embed_spans(
+            tokenized.select(missing), [[] for _ in missing], show_progress=show_progress
+        )
+        vectors[missing] = fresh
+    elif missing:
         fresh = embedder.embed_documents([texts[i] for i in missing], show_progress=show_progress)
         vectors[missing] = fresh
     logger.info("embedded %d texts, reused %d", len(missing), len(texts) - len(missing))
