@@ -61,8 +61,9 @@ VOCABULARY = 20_000
 CONNECT_SAMPLES = 50
 _STATS_FLUSH_S = 1.5  # backends report their statistics at most once a second
 _POLL_S = 0.1
-# Room the data directory may need per chunk: heap, TOAST, HNSW, WAL and the text-literal
-# staging table of the save (peak ~16 KiB at 100k), with headroom.
+# Room the data directory may need per chunk: heap, TOAST, HNSW, WAL and the staging table
+# of the save (peak ~16 KiB at 100k with text literals; binary COPY since table version 3
+# stages ~1.6 KiB), with headroom.
 _DISK_PER_CHUNK = 24 * 1024
 
 

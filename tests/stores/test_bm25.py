@@ -41,3 +41,29 @@ def test_save_load_round_trip_and_clear_errors(tmp_path):
     (tmp_path / "bm25" / "vocab.index.json").write_text("{not json", encoding="utf-8")
     with pytest.raises(IndexCorruptError, match="rebuild"):
         LexicalIndex.load(tmp_path / "bm25")
+
+
+def test_scores_from_term_counts_equal_the_precomputed_ones_bit_for_bit():
+    """What a database stores (counts, lengths, df) rebuilds bm25s's scores exactly."""
+    from collections import Counter
+
+    import numpy as np
+
+    from redbook_qa.stores.bm25 import bm25_idf, document_terms, term_scores
+
+    texts = [
+        "Pop Mart sells Labubu blind boxes",
+        "Labubu labubu labubu: the monster with teeth",
+        "",
+        "Xiaohongshu users share notes about boxes and toys, and more boxes",
+        "小红书 用户 分享 笔记",
+    ]
+    lexical = LexicalIndex.build(texts)
+    docs = [document_terms(t) for t in texts]
+    lengths = np.array([len(d) for d in docs])
+    counts = [Counter(d) for d in docs]
+    for term, _, df, positions, scores in lexical.postings():
+        tf = np.array([counts[p][term] for p in positions.tolist()])
+        idf = bm25_idf(df, len(texts))
+        rebuilt = term_scores(tf, lengths[positions], idf, lengths.sum() / len(texts))
+        np.testing.assert_array_equal(rebuilt, scores)

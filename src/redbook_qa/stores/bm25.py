@@ -19,10 +19,33 @@ if TYPE_CHECKING:
 
 Vector = npt.NDArray[np.float32]
 
+# bm25s's defaults, written once: a database recomputing scores must use the same.
+K1 = 1.5
+B = 0.75
+
 
 def bm25_idf(df: int, n_docs: int) -> float:
     """BM25 (Lucene) inverse document frequency of a term held by ``df`` of ``n_docs`` texts."""
     return math.log(1.0 + (n_docs - df + 0.5) / (df + 0.5))
+
+
+def document_terms(text: str) -> list[str]:
+    """The terms BM25 counts in one text (an empty text still holds one, to keep positions)."""
+    return analyze(text) or [""]
+
+
+def term_scores(
+    tf: npt.NDArray[np.int64], lengths: npt.NDArray[np.int64], idf: float, avg_length: float
+) -> Vector:
+    """BM25 scores of one term in texts holding it ``tf`` times, computed as ``bm25s`` does.
+
+    Lucene's variant with bm25s's rounding: the IDF is kept as float32, the term part is
+    computed in float64 (its average length is a numpy float64), the product is stored as
+    float32. So scores rebuilt from stored term counts equal bm25s's bit for bit.
+    """
+    tf64 = tf.astype(np.float64)
+    norm = K1 * ((1 - B) + B * lengths.astype(np.float64) / avg_length)
+    return (np.float64(np.float32(idf)) * (tf64 / (norm + tf64))).astype(np.float32)
 
 
 class LexicalIndex:
@@ -39,9 +62,8 @@ class LexicalIndex:
         """Index texts (one per chunk, in position order)."""
         import bm25s
 
-        model = bm25s.BM25()
-        # An empty document still needs a term so positions stay aligned.
-        model.index([analyze(text) or [""] for text in texts], show_progress=False)
+        model = bm25s.BM25(k1=K1, b=B)
+        model.index([document_terms(text) for text in texts], show_progress=False)
         return cls(model)
 
     @property
@@ -64,9 +86,9 @@ class LexicalIndex:
     def postings(self) -> Iterator[tuple[str, int, int, npt.NDArray[np.int64], Vector]]:
         """Yield each term's postings: (term, column, df, text positions, BM25 term scores).
 
-        The scores are precomputed per (term, text), as ``bm25s`` keeps them. Summing a
-        query's terms over these gives exactly :meth:`scores`: this is how a database keeps
-        the same keyword index (see :mod:`redbook_qa.stores.postgres.store`).
+        The scores are precomputed per (term, text), as ``bm25s`` keeps them; summing a
+        query's terms over these gives exactly :meth:`scores`. A database keeps counts
+        instead and rebuilds these with :func:`term_scores` (tests check they are equal).
         """
         data = np.asarray(self._model.scores["data"], dtype=np.float32)
         indices = np.asarray(self._model.scores["indices"], dtype=np.int64)

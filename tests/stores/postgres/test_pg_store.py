@@ -398,3 +398,83 @@ def test_questions_during_saves_read_one_whole_generation(
         assert chunk_ids <= ids[generation]
     assert any(chunk_ids & removed for _, chunk_ids in seen)
     assert any(not chunk_ids & removed for _, chunk_ids in seen)
+
+
+def test_an_unchanged_save_writes_no_row(pg_store, seeds_qa, pg_url, monkeypatch):
+    import psycopg
+
+    from redbook_qa.stores.postgres import writing
+
+    pg_store.save(seeds_qa.store)
+    schema = pg_store._schema.name
+    counts = {}
+    real = writing.write_keywords
+
+    def counting(conn, *args):
+        written = real(conn, *args)
+        counts["rows"] = conn.execute(
+            "SELECT coalesce(sum(n_tup_ins + n_tup_upd + n_tup_del), 0) "
+            "FROM pg_stat_xact_user_tables WHERE schemaname = %s",
+            (schema,),
+        ).fetchone()[0]
+        return written
+
+    monkeypatch.setattr(writing, "write_keywords", counting)
+    pg_store.save(seeds_qa.store)
+    assert counts["rows"] == 0  # chunks, sentences and BM25 tables untouched
+    with psycopg.connect(pg_url) as conn:
+        missing = f"SELECT count(*) FROM {schema}.chunks WHERE digest IS NULL"
+        assert conn.execute(missing).fetchone()[0] == 0
+
+
+def test_bm25_stays_equal_to_in_process_across_partial_saves(
+    pg_store, seeds_qa, smaller_store, embedder
+):
+    from redbook_qa.text.terms import analyze
+
+    for store in (seeds_qa.store, smaller_store, seeds_qa.store):
+        pg_store.save(store)
+        for question in [*_questions(8), "labubu pop mart"]:
+            query = embedder.embed_query(question)
+            terms = analyze(question)
+            _same_candidates(
+                pg_store.candidates(query, terms, pool=8), store.candidates(query, terms, pool=8)
+            )
+
+
+def test_version_2_tables_are_migrated_in_place_keeping_every_vector(
+    closing, pg_store, seeds_qa, pg_url
+):
+    import psycopg
+
+    store = seeds_qa.store
+    pg_store.save(store)
+    schema = pg_store._schema.name
+    with psycopg.connect(pg_url) as conn:  # what redbook_qa with table version 2 wrote
+        conn.execute(f"DROP TABLE {schema}.postings, {schema}.terms, {schema}.lengths")
+        conn.execute(f"CREATE TABLE {schema}.terms (term text PRIMARY KEY, df integer NOT NULL)")
+        conn.execute(
+            f"CREATE TABLE {schema}.postings (term text NOT NULL, position integer NOT NULL, "
+            "score real NOT NULL, PRIMARY KEY (term, position))"
+        )
+        conn.execute(f"ALTER TABLE {schema}.chunks DROP COLUMN digest")
+        conn.execute(f"ALTER TABLE {schema}.sentences DROP COLUMN digest")
+        conn.execute(f"DELETE FROM {schema}.meta WHERE key = 'bm25'")
+        conn.execute(f"UPDATE {schema}.meta SET value = '2' WHERE key = 'schema_version'")
+    from redbook_qa.stores.postgres.store import PgVectorStore
+
+    reader = PgVectorStore(pg_url, schema=schema)
+    closing(reader)
+    assert reader.migrate()
+    query = np.asarray(store.chunk_vectors[3:4])
+    _same_candidates(
+        reader.candidates(query, ["labubu", "pop", "mart"], pool=16),
+        store.candidates(query, ["labubu", "pop", "mart"], pool=16),
+    )
+    np.testing.assert_array_equal(reader.load().chunk_vectors, store.chunk_vectors)
+    np.testing.assert_array_equal(reader.load().sentence_vectors, store.sentence_vectors)
+    reader.save(store)  # the first save after it records every row's digest
+    with psycopg.connect(pg_url) as conn:
+        missing = f"SELECT count(*) FROM {schema}.chunks WHERE digest IS NULL"
+        assert conn.execute(missing).fetchone()[0] == 0
+    np.testing.assert_array_equal(reader.load().chunk_vectors, store.chunk_vectors)

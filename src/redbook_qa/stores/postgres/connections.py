@@ -13,10 +13,8 @@ from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from typing import TYPE_CHECKING, Any
 
-import numpy as np
-import numpy.typing as npt
-
 from redbook_qa.errors import StoreUnavailableError
+from redbook_qa.stores.postgres.wire import register_vector
 
 if TYPE_CHECKING:
     from psycopg_pool import ConnectionPool
@@ -63,11 +61,37 @@ class Connections:
 
     @contextmanager
     def snapshot(self) -> Iterator[Conn]:
-        """A pooled connection in a repeatable-read transaction: one snapshot for a question."""
+        """A pooled connection in a repeatable-read transaction: one snapshot for a question.
+
+        The connection is in pipeline mode: statements go out without waiting, and the
+        first read sends everything queued in one round trip (see
+        :meth:`~redbook_qa.stores.postgres.PgVectorStore.candidates`).
+        """
+        with self.pipelined() as conn, conn.transaction():
+            yield conn
+
+    @contextmanager
+    def pipelined(self) -> Iterator[Conn]:
+        """A pooled connection in pipeline mode; the caller opens its transaction in it."""
         with self._explained_failures(), self._connections().connection() as conn:
-            _ensure_vector_loader(conn)
-            with conn.transaction():
+            _ensure_vector_types(conn)
+            with conn.pipeline():
                 yield conn
+
+    @contextmanager
+    def statement(self) -> Iterator[Conn]:
+        """A pooled connection in autocommit, for reads of one statement (its own snapshot).
+
+        One round trip where a snapshot costs two (BEGIN with the query, then COMMIT): the
+        retriever reads the manifest once per question, before the search.
+        """
+        with self._explained_failures(), self._connections().connection() as conn:
+            _ensure_vector_types(conn)
+            conn.autocommit = True
+            try:
+                yield conn
+            finally:
+                conn.autocommit = False
 
     def close(self) -> None:
         """Close the pooled connections (a later question opens new ones)."""
@@ -139,25 +163,9 @@ def psycopg_module() -> Any:
     return psycopg
 
 
-def _ensure_vector_loader(conn: Conn) -> None:
-    """Read pgvector values in binary straight into float32 arrays (no text parsing)."""
+def _ensure_vector_types(conn: Conn) -> None:
+    """Send and read vectors in binary (:mod:`.wire`), looked up once per pooled connection."""
     if conn.adapters.types.get("vector") is not None:
         return
-    from psycopg.adapt import Loader
-    from psycopg.pq import Format
-    from psycopg.types import TypeInfo
-
-    info = TypeInfo.fetch(conn, "vector")
+    register_vector(conn)  # False with no pgvector yet: nothing was saved, _current says so
     conn.rollback()  # the lookup opened a transaction; the caller starts its own
-    if info is None:
-        return  # no pgvector yet: nothing was saved, and _current says so
-
-    class VectorLoader(Loader):
-        format = Format.BINARY
-
-        def load(self, data: Any) -> npt.NDArray[np.float32]:
-            # pgvector's binary form: int16 dimension, int16 unused, then big-endian float4s.
-            return np.frombuffer(bytes(data), dtype=">f4", offset=4).astype(np.float32)
-
-    info.register(conn)
-    conn.adapters.register_loader(info.oid, VectorLoader)

@@ -1,10 +1,16 @@
-"""The SQL of a question: HNSW neighbours, BM25 top-k, filters, and one fetch of candidates."""
+"""The SQL of a question: HNSW neighbours, BM25 top-k, filters, and one fetch of candidates.
+
+Vectors travel in pgvector's binary form both ways (:mod:`.wire`). BM25 is computed here
+from stored term counts and the corpus figures of ``meta.bm25`` (:mod:`.keywords`): in SQL
+for ranking the keyword top-k, in numpy for the candidates' scores, with bm25s's rounding,
+so they equal the in-process index's.
+"""
 
 from __future__ import annotations
 
 import json
-from collections.abc import Sequence
-from typing import TYPE_CHECKING, Any
+from collections.abc import Callable, Sequence
+from typing import TYPE_CHECKING, LiteralString
 
 import numpy as np
 import numpy.typing as npt
@@ -13,11 +19,12 @@ from redbook_qa.embedding.base import Vectors
 from redbook_qa.errors import IndexMismatchError
 from redbook_qa.models import Chunk, Sentence
 from redbook_qa.stores.base import FILTER_FIELDS, FORMAT_VERSION, Filters, Manifest
-from redbook_qa.stores.bm25 import LexicalIndex, bm25_idf
+from redbook_qa.stores.bm25 import K1, B, LexicalIndex
 from redbook_qa.stores.faiss_index import TIE_MARGIN, IndexKind, VectorIndex
 from redbook_qa.stores.memory import Store
 from redbook_qa.stores.postgres.connections import psycopg_module
-from redbook_qa.stores.postgres.schema import SCHEMA_VERSION, Schema, vector_literal
+from redbook_qa.stores.postgres.keywords import CorpusStats
+from redbook_qa.stores.postgres.schema import SCHEMA_VERSION, Schema
 from redbook_qa.text.chunking import embedding_text
 
 if TYPE_CHECKING:
@@ -26,21 +33,36 @@ if TYPE_CHECKING:
 _KINDS: tuple[IndexKind, ...] = ("flat", "hnsw", "ivfsq8", "ivfpq")
 
 
+def send_nearest(
+    conn: Conn, schema: Schema, vector: Vectors, k: int, *, ef_search: int
+) -> Callable[[], list[tuple[int, float]]]:
+    """Send the HNSW query now; the returned call reads its positions and cosines.
+
+    Split in two so a pipelined snapshot (:meth:`.Connections.snapshot`) sends this and the
+    keyword query before waiting for either: one round trip instead of one each.
+    """
+    fetch = k + TIE_MARGIN
+    conn.execute(schema.sql("SET LOCAL hnsw.ef_search = {n}", n=max(ef_search, fetch)))
+    cursor = conn.execute(
+        schema.sql(
+            "SELECT position, -(embedding <#> %(q)b) FROM {s}.chunks "
+            "ORDER BY embedding <#> %(q)b LIMIT %(n)s"
+        ),
+        {"q": np.asarray(vector, np.float32), "n": fetch},
+    )
+
+    def read() -> list[tuple[int, float]]:
+        rows = ((int(p), float(s)) for p, s in cursor.fetchall())
+        return sorted(rows, key=lambda r: (-r[1], r[0]))[:k]
+
+    return read
+
+
 def nearest_scored(
     conn: Conn, schema: Schema, vector: Vectors, k: int, *, ef_search: int
 ) -> list[tuple[int, float]]:
     """Chunk positions and cosines of the ``k`` nearest chunks (HNSW), ties by position."""
-    fetch = k + TIE_MARGIN
-    conn.execute(schema.sql("SET LOCAL hnsw.ef_search = {n}", n=max(ef_search, fetch)))
-    literal = vector_literal(vector.tolist())
-    rows = conn.execute(
-        schema.sql(
-            "SELECT position, -(embedding <#> %s::vector) FROM {s}.chunks "
-            "ORDER BY embedding <#> %s::vector LIMIT %s"
-        ),
-        (literal, literal, fetch),
-    ).fetchall()
-    return sorted(((int(p), float(s)) for p, s in rows), key=lambda r: (-r[1], r[0]))[:k]
+    return send_nearest(conn, schema, vector, k, ef_search=ef_search)()
 
 
 def nearest_many(
@@ -54,8 +76,8 @@ def nearest_many(
     return positions.reshape(len(matrix), width), scores.reshape(len(matrix), width)
 
 
-def stored_generation(conn: Conn, schema: Schema) -> str | None:
-    """The id of the stored build, or None when nothing was saved in ``schema`` yet.
+def stored_generation(conn: Conn, schema: Schema) -> tuple[str, CorpusStats] | None:
+    """The id of the stored build and its BM25 figures; None when nothing was saved yet.
 
     Raises:
         IndexMismatchError: The tables have another schema version (saying what to do).
@@ -66,7 +88,7 @@ def stored_generation(conn: Conn, schema: Schema) -> str | None:
             conn.execute(
                 schema.sql(
                     "SELECT key, value::text FROM {s}.meta "
-                    "WHERE key IN ('generation', 'schema_version')"
+                    "WHERE key IN ('generation', 'schema_version', 'bm25')"
                 )
             ).fetchall()
         )
@@ -74,7 +96,9 @@ def stored_generation(conn: Conn, schema: Schema) -> str | None:
         return None
     if "schema_version" in rows and int(json.loads(rows["schema_version"])) != SCHEMA_VERSION:
         schema.check(conn, writer=False)  # raises, saying what to do
-    return str(json.loads(rows["generation"])) if "generation" in rows else None
+    if "generation" not in rows:
+        return None
+    return str(json.loads(rows["generation"])), CorpusStats.from_json(rows.get("bm25"))
 
 
 def stored_manifest(conn: Conn, schema: Schema) -> Manifest | None:
@@ -91,21 +115,33 @@ def stored_manifest(conn: Conn, schema: Schema) -> Manifest | None:
     return manifest
 
 
-def keyword_top(
+# bm25s's Lucene BM25 in SQL, with its rounding (see term_scores): IDF as real, the rest
+# in double precision, each term's score as real. The corpus figures come from meta.bm25
+# in the same statement, so this needs no earlier read.
+_KEYWORD_TOP: LiteralString = (
+    "WITH st AS (SELECT (value->>'n_docs')::float8 AS n, (value->>'avg_length')::float8 AS avg "
+    "FROM {s}.meta WHERE key = 'bm25'), "
+    "q AS (SELECT t.term, ln(1 + (st.n - t.df + 0.5) / (t.df + 0.5))::real::float8 AS idf "
+    "FROM unnest(%(terms)s::text[]) AS u(term) JOIN {s}.terms t ON t.term = u.term, st), "
+    "scored AS (SELECT p.position, (q.idf * (p.tf / (%(k1)s * ((1 - %(b)s) + %(b)s * p.length "
+    "/ st.avg) + p.tf)))::real AS score FROM {s}.postings p JOIN q ON p.term = q.term, st) "
+    "SELECT position FROM scored GROUP BY position HAVING sum(score) > 0 "
+    "ORDER BY sum(score) DESC, position LIMIT %(pool)s"
+)
+
+
+def send_keyword_top(
     conn: Conn, schema: Schema, terms: Sequence[str], pool: int
-) -> npt.NDArray[np.int64]:
-    """Positions of the ``pool`` best BM25 chunks (summed stored term scores)."""
+) -> Callable[[], npt.NDArray[np.int64]]:
+    """Send the BM25 top-``pool`` query now; the returned call reads its positions.
+
+    A repeated query term counts again, as in the in-process index.
+    """
     if not terms:
-        return np.zeros(0, dtype=np.int64)
-    rows = conn.execute(
-        schema.sql(
-            "SELECT p.position FROM {s}.postings p JOIN unnest(%s::text[]) AS q(term) "
-            "ON p.term = q.term GROUP BY p.position HAVING sum(p.score) > 0 "
-            "ORDER BY sum(p.score) DESC, p.position LIMIT %s"
-        ),
-        (list(terms), pool),
-    ).fetchall()
-    return np.array([r[0] for r in rows], dtype=np.int64)
+        return lambda: np.zeros(0, dtype=np.int64)
+    params = {"terms": list(terms), "k1": K1, "b": B, "pool": pool}
+    cursor = conn.execute(schema.sql(_KEYWORD_TOP), params)
+    return lambda: np.array([r[0] for r in cursor.fetchall()], dtype=np.int64)
 
 
 def filtered(conn: Conn, schema: Schema, filters: Filters) -> npt.NDArray[np.int64]:
@@ -127,55 +163,6 @@ def filtered(conn: Conn, schema: Schema, filters: Filters) -> npt.NDArray[np.int
         sql.Identifier(schema.name, "chunks"), sql.SQL(" AND ").join(conditions)
     )
     return np.array([r[0] for r in conn.execute(query, params).fetchall()], dtype=np.int64)
-
-
-def fetch(
-    conn: Conn,
-    schema: Schema,
-    positions: npt.NDArray[np.int64],
-    terms: Sequence[str],
-    manifest: Manifest,
-) -> dict[str, Any]:
-    """Everything scoring needs of the candidate chunks, in four statements."""
-    wanted = positions.tolist()
-    distinct = sorted(set(terms))
-    with conn.cursor(binary=True) as cursor:
-        chunk_rows = cursor.execute(
-            schema.sql(
-                "SELECT data::text, embedding, sentence_rows FROM {s}.chunks "
-                "WHERE position = ANY(%s) ORDER BY position"
-            ),
-            (wanted,),
-        ).fetchall()
-        members = sorted({int(r) for row in chunk_rows for r in row[2]})
-        sentence_rows = cursor.execute(
-            schema.sql(
-                "SELECT position, data::text, embedding FROM {s}.sentences WHERE position = ANY(%s)"
-            ),
-            (members,),
-        ).fetchall()
-        postings = cursor.execute(
-            schema.sql(
-                "SELECT term, position, score FROM {s}.postings "
-                "WHERE term = ANY(%s) AND position = ANY(%s)"
-            ),
-            (distinct, wanted),
-        ).fetchall()
-        df: dict[str, int] = dict(
-            cursor.execute(
-                schema.sql("SELECT term, df FROM {s}.terms WHERE term = ANY(%s)"),
-                (distinct,),
-            ).fetchall()
-        )
-    return {
-        "chunks": [Chunk.model_validate_json(r[0]) for r in chunk_rows],
-        "vectors": stack([r[1] for r in chunk_rows], manifest.dimension),
-        "bm25": _bm25(positions, terms, postings),
-        "sentence_rows": [np.asarray(r[2], dtype=np.int64) for r in chunk_rows],
-        "sentences": {int(r[0]): Sentence.model_validate_json(r[1]) for r in sentence_rows},
-        "sentence_vectors": {int(r[0]): r[2] for r in sentence_rows},
-        "idf": {t: bm25_idf(int(df.get(t, 0)), manifest.n_chunks) for t in terms},
-    }
 
 
 def read_store(conn: Conn, schema: Schema, manifest: Manifest) -> Store:
@@ -212,21 +199,3 @@ def stack(vectors: Sequence[npt.NDArray[np.float32]], dimension: int) -> Vectors
     if not vectors:
         return np.zeros((0, dimension), dtype=np.float32)
     return np.stack(vectors).astype(np.float32, copy=False)
-
-
-def _bm25(
-    positions: npt.NDArray[np.int64], terms: Sequence[str], postings: Sequence[Any]
-) -> npt.NDArray[np.float32]:
-    """Sum stored term scores per candidate in query-term order, in float32 as ``bm25s`` does."""
-    index = {int(p): i for i, p in enumerate(positions.tolist())}
-    by_term: dict[str, tuple[list[int], list[float]]] = {}
-    for term, position, score in postings:
-        rows, scores = by_term.setdefault(term, ([], []))
-        rows.append(index[int(position)])
-        scores.append(float(score))
-    out = np.zeros(len(positions), dtype=np.float32)
-    for term in terms:
-        if term in by_term:
-            rows, scores = by_term[term]
-            out[rows] += np.asarray(scores, dtype=np.float32)
-    return out

@@ -2,14 +2,22 @@
 
 Tables, in one PostgreSQL schema per index (``redbook_qa`` unless told otherwise)::
 
-    meta(key, value)        "schema_version", "manifest" (JSON) and "generation"
-    chunks(id, position, hash, data, sentence_rows, embedding)    HNSW on embedding
-    sentences(position, hash, data, embedding)
-    terms(term, df)                                    BM25 document frequencies
-    postings(term, position, score)                    precomputed BM25 term scores
+    meta(key, value)        "schema_version", "manifest" (JSON), "generation", "bm25"
+    chunks(id, position, hash, digest, data, sentence_rows, embedding)    HNSW on embedding
+    sentences(position, hash, digest, data, embedding)
+    terms(term, df)                             BM25 document frequencies
+    postings(term, position, tf, length)        term counts and chunk lengths
+    lengths(position, length)                   BM25 length of every chunk
+
+Every row that a save may rewrite carries a digest of its stored form, so a save compares
+digests and writes only the rows that differ: an unchanged re-save writes nothing. BM25 is
+kept as raw counts (version 3) rather than precomputed scores (version 2): a score depends on
+corpus-wide IDF and average length, so storing scores meant rewriting every posting whenever
+any chunk changed; counts change only with their chunk, and the corpus-wide figures (``df``,
+``meta.bm25``) are a few small rows, combined at query time.
 
 The version of these tables is ``meta.schema_version``. A newer redbook_qa upgrades older
-tables in place with the steps in :data:`MIGRATIONS`, all of them in the writer's transaction:
+tables in place (:mod:`~redbook_qa.stores.postgres.migrations`), in the writer's transaction:
 readers keep seeing the old tables until it commits, and a failed step leaves them untouched.
 Tables written by a newer redbook_qa are refused, never altered.
 """
@@ -17,16 +25,9 @@ Tables written by a newer redbook_qa are refused, never altered.
 from __future__ import annotations
 
 import json
-import logging
-import uuid
-from collections.abc import Callable, Iterable
 from typing import TYPE_CHECKING, LiteralString
 
 from redbook_qa.errors import IndexMismatchError
-from redbook_qa.models import Chunk
-from redbook_qa.stores.bm25 import LexicalIndex
-from redbook_qa.text.chunking import embedding_text
-from redbook_qa.text.cjk import is_cjk_corpus
 
 if TYPE_CHECKING:
     import psycopg
@@ -35,9 +36,7 @@ if TYPE_CHECKING:
 
     Conn = psycopg.Connection[TupleRow]
 
-logger = logging.getLogger(__name__)
-
-SCHEMA_VERSION = 2
+SCHEMA_VERSION = 3
 
 _TABLES: tuple[LiteralString, ...] = (
     "CREATE EXTENSION IF NOT EXISTS vector",
@@ -45,14 +44,20 @@ _TABLES: tuple[LiteralString, ...] = (
     "CREATE TABLE IF NOT EXISTS {s}.meta (key text PRIMARY KEY, value jsonb NOT NULL)",
     "CREATE TABLE IF NOT EXISTS {s}.chunks (id text PRIMARY KEY, "
     "position integer NOT NULL UNIQUE DEFERRABLE INITIALLY DEFERRED, hash text NOT NULL, "
-    "data jsonb NOT NULL, sentence_rows integer[] NOT NULL, embedding vector({n}))",
+    "digest text, data jsonb NOT NULL, sentence_rows integer[] NOT NULL, "
+    "embedding vector({n}))",
     "CREATE TABLE IF NOT EXISTS {s}.sentences (position integer PRIMARY KEY, "
-    "hash text NOT NULL, data jsonb NOT NULL, embedding vector({n}) NOT NULL)",
+    "hash text NOT NULL, digest text, data jsonb NOT NULL, embedding vector({n}) NOT NULL)",
 )
-_KEYWORD_TABLES: tuple[LiteralString, ...] = (
+KEYWORD_TABLES: tuple[LiteralString, ...] = (
     "CREATE TABLE IF NOT EXISTS {s}.terms (term text PRIMARY KEY, df integer NOT NULL)",
+    # length rides along with each posting so a keyword query reads one table.
     "CREATE TABLE IF NOT EXISTS {s}.postings (term text NOT NULL, position integer NOT NULL, "
-    "score real NOT NULL, PRIMARY KEY (term, position))",
+    "tf integer NOT NULL, length integer NOT NULL, PRIMARY KEY (term, position))",
+    # A save replaces the postings of changed chunks: found by position, not by term.
+    "CREATE INDEX IF NOT EXISTS postings_position ON {s}.postings (position)",
+    "CREATE TABLE IF NOT EXISTS {s}.lengths (position integer PRIMARY KEY, "
+    "length integer NOT NULL)",
 )
 VECTOR_INDEX: LiteralString = (
     "CREATE INDEX IF NOT EXISTS chunks_embedding_hnsw ON {s}.chunks "
@@ -96,14 +101,15 @@ class Schema:
 
     def create(self, conn: Conn, dimension: int, *, vector_index: bool) -> None:
         """Create missing tables (and the HNSW index unless the caller adds it after a load)."""
-        for template in (*_TABLES, *_KEYWORD_TABLES, *((VECTOR_INDEX,) if vector_index else ())):
+        for template in (*_TABLES, *KEYWORD_TABLES, *((VECTOR_INDEX,) if vector_index else ())):
             conn.execute(self.sql(template, n=dimension))
 
     def drop(self, conn: Conn) -> None:
         """Drop every index table (inside the caller's transaction)."""
         conn.execute(
             self.sql(
-                "DROP TABLE IF EXISTS {s}.chunks, {s}.sentences, {s}.terms, {s}.postings, {s}.meta"
+                "DROP TABLE IF EXISTS {s}.chunks, {s}.sentences, {s}.terms, {s}.postings, "
+                "{s}.lengths, {s}.meta"
             )
         )
 
@@ -117,26 +123,6 @@ class Schema:
                 ),
                 list(values.items()),
             )
-
-    def write_keywords(self, conn: Conn, lexical: LexicalIndex) -> int:
-        """Replace the BM25 tables with ``lexical``'s postings; return the rows written.
-
-        Scores are precomputed per (term, chunk) with corpus-wide statistics (IDF, average
-        length), so they are rewritten whole on each save.
-        """
-        conn.execute(self.sql("DELETE FROM {s}.postings"))
-        conn.execute(self.sql("DELETE FROM {s}.terms"))
-        written = 0
-        with conn.cursor() as cursor:
-            with cursor.copy(self.sql("COPY {s}.terms FROM STDIN")) as copy:
-                for term, _, df, _, _ in lexical.postings():
-                    copy.write_row((term, df))
-            with cursor.copy(self.sql("COPY {s}.postings FROM STDIN")) as copy:
-                for term, _, _, positions, scores in lexical.postings():
-                    for position, score in zip(positions.tolist(), scores.tolist(), strict=True):
-                        copy.write_row((term, position, score))
-                        written += 1
-        return written
 
     def check(self, conn: Conn, *, writer: bool) -> int | None:
         """Return the stored version after checking this redbook_qa can use it.
@@ -159,38 +145,3 @@ class Schema:
                 "tables in place, keeping every vector)"
             )
         return version
-
-    def migrate(self, conn: Conn, version: int) -> None:
-        """Apply every step from ``version`` up, in the caller's transaction."""
-        for step in range(version, SCHEMA_VERSION):
-            logger.info("migrating schema %r: table version %d → %d", self.name, step, step + 1)
-            MIGRATIONS[step](self, conn)
-        self.write_meta(conn, {"schema_version": str(SCHEMA_VERSION)})
-
-
-def _v1_to_v2(schema: Schema, conn: Conn) -> None:
-    """Version 2 keeps BM25 in tables and records whether the corpus is Chinese.
-
-    The keyword index is rebuilt from the stored chunks: no vector is re-embedded.
-    """
-    meta = schema.meta(conn)
-    manifest = json.loads(meta["manifest"]) if "manifest" in meta else None
-    rows = conn.execute(schema.sql("SELECT data::text FROM {s}.chunks ORDER BY position"))
-    chunks = [Chunk.model_validate_json(r[0]) for r in rows.fetchall()]
-    for template in _KEYWORD_TABLES:
-        conn.execute(schema.sql(template))
-    if chunks:
-        schema.write_keywords(conn, LexicalIndex.build([embedding_text(c) for c in chunks]))
-    if manifest is not None:
-        manifest["cjk"] = is_cjk_corpus(chunks)
-        schema.write_meta(conn, {"manifest": json.dumps(manifest)})
-    # A new generation: replicas drop what they cached of the old tables.
-    schema.write_meta(conn, {"generation": json.dumps(f"migrated-v2-{uuid.uuid4().hex}")})
-
-
-MIGRATIONS: dict[int, Callable[[Schema, Conn], None]] = {1: _v1_to_v2}
-
-
-def vector_literal(values: Iterable[float]) -> str:
-    """Pgvector's text form of a vector (repr of each float32 is exact, and parsed exactly)."""
-    return "[" + ",".join(repr(float(x)) for x in values) + "]"

@@ -1,18 +1,20 @@
 """An index kept in PostgreSQL with pgvector and searched there: one index, many replicas.
 
 :class:`PgVectorStore` is a :class:`~redbook_qa.stores.protocol.VectorStore`. Per question it
-runs, in one repeatable-read transaction on a pooled connection: pgvector's HNSW search for
-the nearest chunks, a BM25 top-k over the ``postings`` table, and one fetch of the candidates
-with their vectors, sentences and BM25 scores (:mod:`~redbook_qa.stores.postgres.reading`).
+runs, in one repeatable-read transaction on a pooled, pipelined connection: pgvector's HNSW
+search for the nearest chunks, a BM25 top-k computed from stored term counts, and one fetch
+of the candidates' BM25 counts and of the chunk rows this process has not read yet in this
+generation (:mod:`~redbook_qa.stores.postgres.reading`, :mod:`.candidates`): two round trips.
 Fusion and evidence scoring then run in the retriever exactly as over the in-process store,
 so both give the same answers (a CI test runs the seeds eval on both). An app process holds
-no copy of the index: any number of replicas serve the same answers, and a rebuild by one of
-them is seen by all at their next question.
+no copy of the index, only a bounded cache of rows it read: any number of replicas serve the
+same answers, and a rebuild by one of them is seen by all at their next question.
 
-:meth:`PgVectorStore.save` writes a whole built :class:`~redbook_qa.stores.memory.Store` in
-one transaction under an advisory lock (:mod:`~redbook_qa.stores.postgres.writing`); readers
-see the old corpus or the new one, never a mix. Table layout and migrations:
-:mod:`redbook_qa.stores.postgres.schema`. psycopg (v3) is imported only when the store is used.
+:meth:`PgVectorStore.save` writes a built :class:`~redbook_qa.stores.memory.Store` in one
+transaction under an advisory lock, sending only the rows whose digest changed
+(:mod:`~redbook_qa.stores.postgres.writing`); readers see the old corpus or the new one,
+never a mix. Table layout: :mod:`redbook_qa.stores.postgres.schema`; upgrades:
+:mod:`.migrations`. psycopg (v3) is imported only when the store is used.
 """
 
 from __future__ import annotations
@@ -38,14 +40,16 @@ from redbook_qa.stores.base import (
     StoreKind,
 )
 from redbook_qa.stores.memory import Store
-from redbook_qa.stores.postgres.connections import Connections
+from redbook_qa.stores.postgres.candidates import RowCache, send_fetch
+from redbook_qa.stores.postgres.connections import Connections, psycopg_module
+from redbook_qa.stores.postgres.keywords import CorpusStats
+from redbook_qa.stores.postgres.migrations import migrate
 from redbook_qa.stores.postgres.reading import (
-    fetch,
     filtered,
-    keyword_top,
     nearest_many,
-    nearest_scored,
     read_store,
+    send_keyword_top,
+    send_nearest,
     stored_generation,
     stored_manifest,
 )
@@ -115,6 +119,7 @@ class PgVectorStore:
         )
         self._seen: tuple[str, Manifest] | None = None  # (generation, its manifest)
         self._chunks_seen: tuple[str, list[Chunk]] | None = None
+        self._rows: RowCache | None = None
 
     @classmethod
     def open(cls, spec: str, *, schema: str = DEFAULT_SCHEMA, local_dir: Path) -> PgVectorStore:
@@ -139,35 +144,69 @@ class PgVectorStore:
         Raises:
             IndexNotFoundError: Nothing was saved in this schema yet.
         """
-        with self._db.snapshot() as conn:
+        # One statement reads the generation; the manifest is re-read only when it changed.
+        with self._db.statement() as conn:
             return self._current(conn)[1]
 
     @property
     def generation(self) -> str:
         """An id of the stored build, new at every save (replicas compare it per question)."""
-        with self._db.snapshot() as conn:
+        with self._db.statement() as conn:
             return self._current(conn)[0]
 
     def candidates(
         self, query: Vectors, terms: Sequence[str], *, pool: int, filters: Filters | None = None
     ) -> Candidates:
-        """Nearest chunks by HNSW joined with the BM25 top-``pool``, or the filtered ones."""
-        with self._db.snapshot() as conn:
-            generation, manifest = self._current(conn)
-            if filters:
-                positions = filtered(conn, self._schema, filters)
-            else:
-                nearest = nearest_scored(
-                    conn,
-                    self._schema,
-                    np.asarray(query, np.float32)[0],
-                    pool,
-                    ef_search=self._ef_search,
-                )
-                dense = np.array([p for p, _ in nearest], np.int64)
-                positions = np.union1d(dense, keyword_top(conn, self._schema, terms, pool))
-            found = fetch(conn, self._schema, positions.astype(np.int64), terms, manifest)
+        """Nearest chunks by HNSW joined with the BM25 top-``pool``, or the filtered ones.
+
+        Two round trips in all, on a pipelined connection: the searches with the generation
+        read (and BEGIN), then the candidates' rows with the COMMIT. Each round trip wakes
+        the server's backend, and a question used to make eleven, plus three for reading
+        the manifest; on a busy host that was most of the gap to the in-process store.
+        """
+        psycopg = psycopg_module()
+        try:
+            return self._candidates(query, terms, pool, filters)
+        except (psycopg.errors.ProgrammingError, IndexNotFoundError):
+            # The searches went out before the version check, so their failure comes first:
+            # say what is wrong with the tables (none yet, another version), not which
+            # table or column is missing.
+            self._not_current()
+            raise
+
+    def _candidates(
+        self, query: Vectors, terms: Sequence[str], pool: int, filters: Filters | None
+    ) -> Candidates:
+        with self._db.pipelined() as conn:
+            with conn.transaction():
+                if filters:
+                    generation, manifest, stats = self._state(conn)
+                    positions = filtered(conn, self._schema, filters)
+                else:
+                    vector = np.asarray(query, np.float32)[0]
+                    nearest = send_nearest(
+                        conn, self._schema, vector, pool, ef_search=self._ef_search
+                    )
+                    keyword = send_keyword_top(conn, self._schema, terms, pool)
+                    generation, manifest, stats = self._state(conn)
+                    dense = np.array([p for p, _ in nearest()], np.int64)
+                    positions = np.union1d(dense, keyword())
+                cache = self._rows_of(generation)
+                read = send_fetch(conn, self._schema, positions.astype(np.int64), terms, cache)
+            found = read(manifest, stats)  # after the COMMIT was queued: one round trip
         return Candidates(generation=generation, **found)
+
+    def _rows_of(self, generation: str) -> RowCache:
+        """The cache of chunk rows read from ``generation`` (a new one when it changed)."""
+        cache = self._rows
+        if cache is None or cache.generation != generation:
+            cache = self._rows = RowCache(generation)
+        return cache
+
+    def _not_current(self) -> None:
+        """Raise the error that says why the tables can't be searched, if there is one."""
+        with self._db.statement() as conn:
+            self._current(conn)
 
     def all_chunks(self) -> list[Chunk]:
         """Every chunk, in position order (read once per stored generation)."""
@@ -199,18 +238,18 @@ class PgVectorStore:
             conn.execute("SELECT pg_advisory_xact_lock(%s)", (_WRITER_LOCK,))
             version = self._schema.check(conn, writer=True)
             if version is not None and version < SCHEMA_VERSION:
-                self._schema.migrate(conn, version)
+                migrate(conn, self._schema, version)
             old = self._stored_manifest(conn) if version is not None else None
-            sent, postings, generation = write_store(conn, self._schema, store, old)
+            written, sent, generation = write_store(conn, self._schema, store, old)
         self._seen = (generation, store.manifest)
         logger.info(
-            "saved %d chunks (%d vectors sent), %d sentences and %d postings to PostgreSQL "
-            "in %.1f s",
+            "saved %d chunks and %d sentences to PostgreSQL in %.1f s: %d rows written, "
+            "%d vectors sent",
             len(store.chunks),
-            sent,
             len(store.sentences),
-            postings,
             time.perf_counter() - started,
+            written,
+            sent,
         )
 
     def migrate(self) -> bool:
@@ -227,7 +266,7 @@ class PgVectorStore:
             version = self._schema.check(conn, writer=True)
             if version is None or version == SCHEMA_VERSION:
                 return False
-            self._schema.migrate(conn, version)
+            migrate(conn, self._schema, version)
         self._seen = None
         return True
 
@@ -318,17 +357,22 @@ class PgVectorStore:
 
     def _current(self, conn: Conn) -> tuple[str, Manifest]:
         """The stored generation and manifest, re-read only when the generation changed."""
-        generation = stored_generation(conn, self._schema)
-        if generation is None:
+        generation, manifest, _ = self._state(conn)
+        return generation, manifest
+
+    def _state(self, conn: Conn) -> tuple[str, Manifest, CorpusStats]:
+        """The generation, its manifest (cached per generation) and its BM25 figures."""
+        stored = stored_generation(conn, self._schema)
+        if stored is None:
             raise self._not_found()
+        generation, stats = stored
         seen = self._seen
-        if seen is not None and seen[0] == generation:
-            return seen
-        manifest = self._stored_manifest(conn)
-        if manifest is None:
-            raise self._not_found()
-        self._seen = (generation, manifest)
-        return self._seen
+        if seen is None or seen[0] != generation:
+            manifest = self._stored_manifest(conn)
+            if manifest is None:
+                raise self._not_found()
+            seen = self._seen = (generation, manifest)
+        return seen[0], seen[1], stats
 
     def _stored_manifest(self, conn: Conn) -> Manifest | None:
         return stored_manifest(conn, self._schema)
