@@ -306,7 +306,9 @@ def cross_fit(
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__)
     parser.add_argument("--limit", type=int, help="at most this many SQuAD questions of each kind")
-    parser.add_argument("--write", action="store_true", help="write src/redbook_qa/answering/weights.json")
+    parser.add_argument(
+        "--write", action="store_true", help="write src/redbook_qa/answering/weights.json"
+    )
     args = parser.parse_args()
     started = time.perf_counter()
     squad = squad_items(args.limit)

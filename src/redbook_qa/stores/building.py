@@ -55,10 +55,11 @@ session, 2026-12-02:
   0.891 at the retriever's sentence weight 0.3, 0.901 at 0.6); mixing the title/heading tokens
   into each sentence's pool (weights 0.5, 1.0) scored lower on answers (0.777, 0.767);
 - seeds evals (115 cases), with the answering models re-fitted on pooled vectors (the shipped
-  ones are fitted on encoded): MRR 0.754 → 0.775 and keyword accuracy 0.764 → 0.787, but quote precision 0.603 → 0.567, citation precision
-  0.73 → 0.72 and aspect coverage of the "why" lists 0.417 → 0.300: sentences pooled in one
-  chunk share its context, so the bearing and MMR signals that tell a chunk's sentences apart
-  get blurred, and the seeds floors (``evals/floors.json``) fail.
+  ones are fitted on encoded): MRR 0.754 → 0.775 and keyword accuracy 0.764 → 0.787, but
+  quote precision 0.603 → 0.567, citation precision 0.73 → 0.72 and aspect coverage of the
+  "why" lists 0.417 → 0.300: sentences pooled in one chunk share its context, so the bearing
+  and MMR signals that tell a chunk's sentences apart get blurred, and the seeds floors
+  (``evals/floors.json``) fail.
 
 So "encoded" stays the default, and "pooled" is the setting for corpora where the build's cost
 matters more than the last points of quote precision (``REDBOOK_QA_SENTENCE_VECTORS=pooled``).

@@ -280,6 +280,10 @@ def test_replicas_starting_together_build_a_stale_index_once(closing, pg_url, se
             embedded_by.append(id(self))
             return embedder.embed_documents(texts, show_progress=show_progress)
 
+        def embed_spans(self, tokenized, spans, *, show_progress=False):
+            embedded_by.append(id(self))
+            return embedder.embed_spans(tokenized, spans, show_progress=show_progress)
+
     settings = seeds_qa.settings.model_copy(
         update={"store": pg_url, "store_schema": "replicas_start"}
     )
