@@ -54,7 +54,7 @@ class Settings(BaseSettings):
     sentence_weight: float = Field(default=DEFAULT_SENTENCE_WEIGHT, ge=0.0, le=1.0)
     # "pooled": one model pass per chunk, sentence vectors pooled from it (2.3x faster builds,
     # better SQuAD answers, lower seeds quote precision); "encoded": each sentence encoded
-    # again with its title and heading (the default: see redbook_qa.stores.building).
+    # again with its title and heading (the default: see redbook_qa.stores.pooling).
     sentence_vectors: SentenceVectors = "encoded"
     # The least confidence (a probability) to answer with; None: the threshold calibrated with
     # the shipped weights (redbook_qa.answering.calibrated_min_support).

@@ -32,7 +32,7 @@ FORMAT_VERSION = 2
 
 
 SentenceVectors = Literal["encoded", "pooled"]
-"""How quotable sentences get their vectors (see :mod:`redbook_qa.stores.building`)."""
+"""How quotable sentences get their vectors (see :mod:`redbook_qa.stores.pooling`)."""
 
 
 class ChunkingParams(BaseModel):

@@ -10,7 +10,7 @@ from collections.abc import Sequence
 import numpy as np
 import numpy.typing as npt
 
-from redbook_qa.embedding.base import Embedder, Span, SpanEmbedder, Tokenized, Vectors
+from redbook_qa.embedding.base import Embedder, SpanEmbedder, Tokenized, Vectors
 from redbook_qa.errors import CorpusError
 from redbook_qa.models import Chunk, Document, Sentence
 from redbook_qa.stores.base import (
@@ -21,6 +21,7 @@ from redbook_qa.stores.base import (
 from redbook_qa.stores.bm25 import LexicalIndex
 from redbook_qa.stores.faiss_index import IndexKind, VectorIndex
 from redbook_qa.stores.memory import Store
+from redbook_qa.stores.pooling import embed_pooled, text_hash
 from redbook_qa.text.chunking import (
     chunk_documents,
     embedding_text,
@@ -39,32 +40,6 @@ _MIN_EVIDENCE_WORDS = 4
 
 _MAX_RECHUNK_ROUNDS = 4
 
-SENTENCE_POOLING = "late-v1"
-"""How ``sentence_vectors="pooled"`` makes sentence vectors; part of each sentence's key.
-
-"late-v1": the mean of the chunk's contextual token embeddings over the sentence's own tokens,
-normalised, from the chunk's one forward pass ("late chunking"). Measured against "encoded"
-(each sentence encoded again with its title and heading: 4.5 texts per chunk on SQuAD) in one
-session, 2026-12-02:
-
-- build of 300 SQuAD paragraphs: 1.0 vs 2.3 times a bare encode of the chunks alone
-  (``benchmarks/bench_build.py``);
-- SQuAD dev half, first 300 answerable + 300 unanswerable (``redbook-qa eval-beir … --limit
-  300``): answer in the answer text 0.773 → 0.797, in the first quote 0.723 → 0.737,
-  unanswerables refused 0.097 → 0.143, nDCG@10 0.916 → 0.908 (first 1,000 questions: 0.895 →
-  0.891 at the retriever's sentence weight 0.3, 0.901 at 0.6); mixing the title/heading tokens
-  into each sentence's pool (weights 0.5, 1.0) scored lower on answers (0.777, 0.767);
-- seeds evals (115 cases), with the answering models re-fitted on pooled vectors (the shipped
-  ones are fitted on encoded): MRR 0.754 → 0.775 and keyword accuracy 0.764 → 0.787, but
-  quote precision 0.603 → 0.567, citation precision 0.73 → 0.72 and aspect coverage of the
-  "why" lists 0.417 → 0.300: sentences pooled in one chunk share its context, so the bearing
-  and MMR signals that tell a chunk's sentences apart get blurred, and the seeds floors
-  (``evals/floors.json``) fail.
-
-So "encoded" stays the default, and "pooled" is the setting for corpora where the build's cost
-matters more than the last points of quote precision (``REDBOOK_QA_SENTENCE_VECTORS=pooled``).
-"""
-
 
 def fingerprint(documents: Sequence[Document]) -> dict[str, str]:
     """Map each document source to a SHA-256 of its id, title, text and metadata."""
@@ -79,11 +54,6 @@ def corpus_fingerprint(documents: dict[str, str]) -> str:
     """Combine per-document digests into one corpus digest."""
     joined = "\n".join(f"{source}\t{digest}" for source, digest in sorted(documents.items()))
     return hashlib.sha256(joined.encode("utf-8")).hexdigest()
-
-
-def text_hash(text: str) -> str:
-    """Content hash used to reuse vectors of unchanged chunks across builds."""
-    return hashlib.sha256(text.encode("utf-8")).hexdigest()[:32]
 
 
 def build_store(
@@ -117,7 +87,7 @@ def build_store(
     sentences, chunk_sentences = _sentences(chunks)
     pooled = chunking.sentence_vectors == "pooled"
     if pooled and isinstance(embedder, SpanEmbedder) and tokenized is not None:
-        chunk_vectors, sentence_vectors, sentence_hashes = _embed_late(
+        chunk_vectors, sentence_vectors, sentence_hashes = embed_pooled(
             embedder, chunks, tokenized, hashes, sentences, reusable, show_progress
         )
     else:
@@ -266,62 +236,6 @@ def _is_quotable(text: str) -> bool:
     if count_words(" ".join(words)) < _MIN_EVIDENCE_WORDS or len(words) < 2:
         return False
     return not instruction_signals(text)
-
-
-def _embed_late(
-    embedder: SpanEmbedder,
-    chunks: Sequence[Chunk],
-    tokenized: Tokenized,
-    hashes: Sequence[str],
-    sentences: Sequence[Sentence],
-    reusable: dict[str, Vectors],
-    show_progress: bool,
-) -> tuple[Vectors, Vectors, list[str]]:
-    """Chunk and sentence vectors from one forward pass per chunk that needs embedding.
-
-    A sentence is pooled in the first chunk that holds it (its ``chunk_id``). Its key hashes
-    that chunk's text and the sentence's place in it, so an unchanged chunk reuses its
-    sentences' vectors as it reuses its own; a chunk is run again when it is new or when one
-    of its sentences has no stored vector.
-    """
-    row_of = {chunk.id: i for i, chunk in enumerate(chunks)}
-    spans: list[list[Span]] = [[] for _ in chunks]
-    owned: list[list[int]] = [[] for _ in chunks]
-    keys: list[str] = []
-    for k, sentence in enumerate(sentences):
-        row = row_of[sentence.chunk_id]
-        chunk = chunks[row]
-        offset = len(tokenized.texts[row]) - len(chunk.text) - chunk.start
-        span = (sentence.start + offset, sentence.end + offset)
-        spans[row].append(span)
-        owned[row].append(k)
-        keys.append(text_hash(f"{SENTENCE_POOLING}\t{hashes[row]}\t{span[0]}:{span[1]}"))
-    dim = embedder.dimension
-    chunk_vectors = np.zeros((len(chunks), dim), dtype=np.float32)
-    sentence_vectors = np.zeros((len(sentences), dim), dtype=np.float32)
-    todo: list[int] = []
-    for row, h in enumerate(hashes):
-        if h in reusable and all(keys[k] in reusable for k in owned[row]):
-            chunk_vectors[row] = reusable[h]
-            for k in owned[row]:
-                sentence_vectors[k] = reusable[keys[k]]
-        else:
-            todo.append(row)
-    if todo:
-        fresh, pooled = embedder.embed_spans(
-            tokenized.select(todo), [spans[row] for row in todo], show_progress=show_progress
-        )
-        chunk_vectors[todo] = fresh
-        for row, vectors in zip(todo, pooled, strict=True):
-            if owned[row]:
-                sentence_vectors[owned[row]] = vectors
-    logger.info(
-        "embedded %d chunks in one pass each (%d sentences pooled), reused %d",
-        len(todo),
-        sum(len(owned[row]) for row in todo),
-        len(chunks) - len(todo),
-    )
-    return chunk_vectors, sentence_vectors, keys
 
 
 def _reusable_vectors(previous: Store | None, embedder: Embedder) -> dict[str, Vectors]:
