@@ -52,12 +52,12 @@ class HashEmbedder:
     def tokenize(self, texts: Sequence[str]) -> Tokenized:
         """Whitespace-separated words with their character offsets."""
         offsets = [
-            np.asarray([m.span() for m in re.finditer(r"\S+", t)], dtype=np.int64).reshape(-1, 2)
+            np.asarray([m.span() for m in re.finditer(r"\S+", t)], dtype=np.int32).reshape(-1, 2)
             for t in texts
         ]
         return Tokenized(
             texts=tuple(texts),
-            ids=tuple(np.arange(len(o), dtype=np.int64) for o in offsets),
+            ids=tuple(np.arange(len(o), dtype=np.int32) for o in offsets),
             offsets=tuple(offsets),
         )
 

@@ -122,9 +122,9 @@ class SentenceTransformerEmbedder:
         )
         return Tokenized(
             texts=tuple(texts),
-            ids=tuple(np.asarray(row, dtype=np.int64) for row in encoded["input_ids"]),
+            ids=tuple(np.asarray(row, dtype=np.int32) for row in encoded["input_ids"]),
             offsets=tuple(
-                np.asarray(row, dtype=np.int64).reshape(-1, 2) for row in encoded["offset_mapping"]
+                np.asarray(row, dtype=np.int32).reshape(-1, 2) for row in encoded["offset_mapping"]
             ),
         )
 
@@ -155,11 +155,16 @@ class SentenceTransformerEmbedder:
             with torch.inference_mode():
                 out = model.forward({k: v.to(model.device) for k, v in features.items()})
             sentence = out["sentence_embedding"].float().cpu().numpy()
-            tokens = out["token_embeddings"].float().cpu().numpy()
+            # Token embeddings leave the model only for batches that pool something.
+            has_spans = any(spans[i] for i in rows)
+            tokens = out["token_embeddings"].float().cpu().numpy() if has_spans else None
             for b, i in enumerate(rows):
                 vectors[i] = sentence[b] / max(float(np.linalg.norm(sentence[b])), 1e-12)
+                if tokens is None or not spans[i]:
+                    continue
                 n_tok = int(features["attention_mask"][b].sum())
-                offsets = tokenized.offsets[i][:n_tok]
+                # Cut as the ids were, so each offset stays beside its own token embedding.
+                offsets = _truncated(tokenized.offsets[i], self.max_tokens)
                 for j, (start, end) in enumerate(spans[i]):
                     inside = (offsets[:, 0] >= start) & (offsets[:, 1] <= end)
                     inside &= offsets[:, 1] > offsets[:, 0]
@@ -196,8 +201,11 @@ class SentenceTransformerEmbedder:
         return np.ascontiguousarray(vector, dtype=np.float32)
 
 
-def _truncated(ids: npt.NDArray[np.int64], limit: int) -> npt.NDArray[np.int64]:
-    """Keep the first ``limit`` ids, ending on the text's closing special token as HF does."""
+def _truncated(ids: npt.NDArray[np.int32], limit: int) -> npt.NDArray[np.int32]:
+    """Keep the first ``limit`` rows, ending on the text's closing special token as HF does.
+
+    Used on ids and on their offsets alike, so the two stay aligned.
+    """
     if len(ids) <= limit:
         return ids
     return np.concatenate([ids[: limit - 1], ids[-1:]])
