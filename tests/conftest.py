@@ -6,7 +6,9 @@ import socket
 import subprocess
 import time
 import urllib.request
+from collections.abc import Callable
 from pathlib import Path
+from typing import TypeVar
 
 import pytest
 
@@ -17,6 +19,7 @@ os.environ.setdefault("TOKENIZERS_PARALLELISM", "false")
 ROOT = Path(__file__).resolve().parents[1]
 SEEDS = ROOT / "seeds"
 DATA = Path(__file__).resolve().parent / "data"
+T = TypeVar("T")
 
 
 @pytest.fixture(scope="session")
@@ -84,7 +87,7 @@ def local_llm():
     """The bundled SmolLM2 model served on a private port (needs `make install-local`)."""
     from redbook_qa.llm.local import LocalLLMServer
 
-    with LocalLLMServer() as server:
+    with LocalLLMServer(startup_timeout=PATIENCE) as server:
         yield server
 
 
@@ -139,19 +142,52 @@ def free_port() -> int:
         return int(probe.getsockname()[1])
 
 
+# How long a test waits for something that must happen: only a hang guard, never a race. A
+# slow CPU takes longer to get there but always gets there; the test never bets on "soon".
+PATIENCE = 600.0
+
+
+def wait_for(
+    what: str,
+    observe: Callable[[], T],
+    until: Callable[[T], bool],
+    *,
+    seconds: float = PATIENCE,
+    every: float = 0.05,
+) -> T:
+    """Poll ``observe()`` until ``until`` holds for what it returns; return that.
+
+    Fails, in one line, with what it waited for and the last thing it saw instead.
+    """
+    deadline = time.monotonic() + seconds
+    while True:
+        seen = observe()
+        if until(seen):
+            return seen
+        if time.monotonic() > deadline:
+            pytest.fail(f"waited {seconds:g} s for {what}; saw {seen!r}", pytrace=False)
+        time.sleep(every)
+
+
 def wait_until_up(url: str, process: subprocess.Popen, log: Path, seconds: float) -> None:
     """Wait for ``url`` to answer 200; fail with the end of ``log`` if the process dies first."""
-    deadline = time.monotonic() + seconds
-    while time.monotonic() < deadline:
+
+    def probe() -> str:
         if process.poll() is not None:
-            pytest.fail(f"{process.args} exited with {process.returncode}:\n{tail(log)}")
+            pytest.fail(
+                f"waited for {url} to answer; saw {process.args[-3:]} exit with "
+                f"{process.returncode}, its log ending:\n{tail(log)}",
+                pytrace=False,
+            )
         try:
             with urllib.request.urlopen(url, timeout=5) as response:
-                if response.status == 200:
-                    return
-        except OSError:
-            time.sleep(0.5)
-    pytest.fail(f"{process.args} did not answer on {url} in {seconds} s:\n{tail(log)}")
+                return f"HTTP {response.status}"
+        except OSError as err:
+            return f"{type(err).__name__}: {err}"
+
+    wait_for(
+        f"{url} to answer 200", probe, lambda seen: seen == "HTTP 200", seconds=seconds, every=0.5
+    )
 
 
 def stop(process: subprocess.Popen, seconds: float = 30) -> None:

@@ -17,7 +17,7 @@ from pathlib import Path
 
 import pytest
 
-from conftest import ROOT, SEEDS, free_port, stop, wait_until_up, write
+from conftest import PATIENCE, ROOT, SEEDS, free_port, stop, wait_for, wait_until_up, write
 
 pytestmark = pytest.mark.integration
 
@@ -48,7 +48,6 @@ HARBOUR_PAGES = [
         "The Quillhaven lighthouse keeper polishes the brass lamp every morning.",
     ])]),
 ]  # fmt: skip
-START_SECONDS = 300
 ANSWER_MS = 120_000
 
 
@@ -59,8 +58,11 @@ def browser():
         if os.environ.get("CI"):
             pytest.fail(message)
         pytest.skip(message)
-    from playwright.sync_api import sync_playwright
+    from playwright.sync_api import expect, sync_playwright
 
+    # Every wait on the page is a hang guard, never a bet that the page is fast enough: the
+    # 5 s default is shorter than one answer takes on a slow, busy CPU.
+    expect.set_options(timeout=ANSWER_MS)
     with sync_playwright() as playwright:
         chromium = playwright.chromium.launch(
             executable_path=str(CHROMIUM), headless=True, args=CHROMIUM_ARGS
@@ -96,7 +98,7 @@ def server(tmp_path_factory):
         )
     url = f"http://127.0.0.1:{port}/"
     try:
-        wait_until_up(url, process, log, START_SECONDS)
+        wait_until_up(url, process, log, PATIENCE)
         yield url, index
     finally:
         stop(process)
@@ -122,12 +124,13 @@ def shots(tmp_path):
 def page(browser, server):
     url, _ = server
     context = browser.new_context(viewport={"width": 1280, "height": 760})
+    context.set_default_timeout(ANSWER_MS)
     context.grant_permissions(["clipboard-read", "clipboard-write"], origin=url.rstrip("/"))
     tab = context.new_page()
     tab.dialogs = []
     tab.on("dialog", lambda dialog: (tab.dialogs.append(dialog.message), dialog.dismiss()))
     tab.goto(url, wait_until="domcontentloaded")
-    tab.locator("#rq-question textarea").wait_for(timeout=60_000)
+    tab.locator("#rq-question textarea").wait_for()
     yield tab
     context.close()
 
@@ -165,9 +168,12 @@ def test_a_person_asks_follows_up_opens_sources_and_adds_an_article(page, server
     expect(follow_up.locator('a[href="#source-1"]')).to_be_visible()
     shots(page, "follow-up")
 
-    page.locator("#rq-copy").click()
-    pasted = page.evaluate("navigator.clipboard.readText()")
-    assert pasted.startswith("**Q:** and why not Facebook?")
+    page.locator("#rq-copy").click()  # the page writes the clipboard asynchronously
+    pasted = wait_for(
+        "the copied answer on the clipboard",
+        lambda: page.evaluate("navigator.clipboard.readText()"),
+        lambda text: text.startswith("**Q:** and why not Facebook?"),
+    )
     assert "\n[1] " in pasted
 
     page.locator("#rq-chat").get_by_role("button", name="Like").last.click()
@@ -200,11 +206,17 @@ def test_an_article_with_script_and_markup_renders_as_text(page, shots):
         expect(answer).to_contain_text(shown)
         expect(sources).to_contain_text(shown)
     expect(answer).to_contain_text("<img src=x onerror=alert(3)>")
-    page.wait_for_timeout(500)  # time for an injected handler to fire, if one had got in
     shots(page, "hostile")
-    assert page.dialogs == []
+    # No element that could run the article's code exists, so none can run later either.
     assert page.locator("#rq-chat script, #rq-sources script").count() == 0
     assert page.locator("img[src=x], a[href^='javascript']").count() == 0
+    handlers = page.evaluate(
+        """() => [...document.querySelectorAll('#rq-chat *, #rq-sources *')]
+            .flatMap(e => [...e.attributes].filter(a => a.name.startsWith('on'))
+            .map(a => `${e.tagName} ${a.name}`))"""
+    )
+    assert handlers == [], f"event handlers in the rendered answer: {handlers}"
+    assert page.dialogs == []
 
 
 def test_an_uploaded_pdf_answers_with_its_page_and_its_citation_opens_that_page(

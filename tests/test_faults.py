@@ -1,23 +1,24 @@
 """Faults: the indexer killed mid-build, index files damaged, two builders at once.
 
-The indexer runs in a child process (``python -c`` over the package, hash embedder) and is
-sent SIGKILL at seeded random moments: half anywhere in its run, half inside the save
-itself (timed from a line the child prints when it starts saving). After every kill the
-index on disk must load and answer exactly as a clean build of whichever corpus version
-it holds; the next build must complete. Every index file is then truncated, emptied,
-bit-flipped, replaced with garbage or deleted in turn: loading fails with an error naming
-the file and the fix, and the facade rebuilds to the same answers as a clean build.
+The indexer runs in a child process (forked from a server that has imported the package, hash
+embedder) and kills itself with SIGKILL just before its k-th write to the disk (each file
+opened for writing, folder made, file renamed or removed, as Python's audit hooks report
+them), for every k of a rebuild in turn: the crash lands on the same write on every CPU. After
+every kill the index on disk must load and answer exactly as a clean build of whichever corpus
+version it holds, and the next build must complete and leave nothing behind. Every index file
+is then truncated, emptied, bit-flipped, replaced with garbage or deleted in turn: loading
+fails with an error naming the file and the fix, and the facade rebuilds to the same answers
+as a clean build.
 """
 
 from __future__ import annotations
 
-import random
+import os
 import shutil
 import signal
 import subprocess
 import sys
 import textwrap
-import time
 from pathlib import Path
 
 import pytest
@@ -27,16 +28,117 @@ from redbook_qa.config import Settings
 from redbook_qa.errors import RedbookQAError
 from redbook_qa.stores import folder as persist
 
-from conftest import SEEDS, write
+from conftest import PATIENCE, SEEDS, write
 
-KILLS = 20
-SEED = 20261123
 QUESTIONS = (
     "Who makes Labubu?",
     "Why did American users join Xiaohongshu?",
     "Which zeppelin carried the extra articles?",
 )
-BUILD = textwrap.dedent(
+# Reads commands "KILL_AT CORPUS INDEX" on stdin; for each, forks a child that builds the index
+# and SIGKILLs itself just before its KILL_AT-th write (0: never), and answers "writes STATUS"
+# (the writes the child reached, its wait status as Popen.returncode gives it).
+BUILDS = textwrap.dedent(
+    """
+    import os, signal, sys, tempfile
+    import redbook_qa.api as api
+    from redbook_qa.config import Settings
+
+    CHANGES = {"os.mkdir", "os.rename", "os.remove", "os.rmdir", "shutil.rmtree",
+               "tempfile.mkdtemp", "tempfile.mkstemp"}
+    WRITING = os.O_WRONLY | os.O_RDWR | os.O_CREAT | os.O_TRUNC | os.O_APPEND
+
+    def is_write(event, args):
+        if event == "open":
+            _, mode, flags = args
+            return any(c in mode for c in "wax+") if mode else bool(flags & WRITING)
+        return event in CHANGES
+
+    def build(kill_at, corpus, index, report):
+        writes = 0
+
+        def hook(event, args):
+            nonlocal writes
+            if is_write(event, args):
+                writes += 1
+                os.write(report, b"%d\\n" % writes)
+                if writes == kill_at:
+                    os.kill(os.getpid(), signal.SIGKILL)
+
+        if report is not None:
+            sys.addaudithook(hook)
+        settings = Settings(embedding_model="hash-32")
+        api.RedbookQA.from_dir(corpus, index_dir=index, settings=settings)
+
+    for n, line in enumerate(sys.stdin):
+        kill_at, corpus, index = line.split()
+        if n == 0:  # load what builds load lazily (tokeniser, ...) once, before any fork
+            with tempfile.TemporaryDirectory() as warm:
+                build(0, corpus, warm, None)
+        read, report = os.pipe()
+        pid = os.fork()
+        if pid == 0:
+            os.close(read)
+            try:
+                build(int(kill_at), corpus, index, report)
+            except BaseException as err:
+                print(f"build failed: {err!r}", file=sys.stderr, flush=True)
+                os._exit(1)
+            os._exit(0)
+        os.close(report)
+        with os.fdopen(read) as lines:
+            writes = sum(1 for _ in lines)
+        _, status = os.waitpid(pid, 0)
+        code = -os.WTERMSIG(status) if os.WIFSIGNALED(status) else os.WEXITSTATUS(status)
+        print(writes, code, flush=True)
+    """
+)
+
+
+class Builds:
+    """The build server above, as a context manager: ``run`` one build, killed or not."""
+
+    def __enter__(self) -> Builds:
+        # One thread per library: a child forked from a process whose OpenMP or BLAS pool has
+        # run would wait on threads that fork did not copy.
+        single = dict.fromkeys(["OMP_NUM_THREADS", "OPENBLAS_NUM_THREADS", "MKL_NUM_THREADS"], "1")
+        self.process = subprocess.Popen(
+            [sys.executable, "-c", BUILDS],
+            stdin=subprocess.PIPE,
+            stdout=subprocess.PIPE,
+            text=True,
+            env=os.environ | single,
+        )
+        return self
+
+    def run(self, corpus: Path, index: Path, *, kill_at: int = 0) -> tuple[int, int]:
+        """Build; return the writes the builder reached and its exit status (-9: killed)."""
+        assert self.process.stdin is not None
+        assert self.process.stdout is not None
+        self.process.stdin.write(f"{kill_at} {corpus} {index}\n")
+        self.process.stdin.flush()
+        reply = self.process.stdout.readline().split()
+        assert len(reply) == 2, f"the build server exited with {self.process.poll()}"
+        writes, status = map(int, reply)
+        return writes, status
+
+    def __exit__(self, *exc: object) -> None:
+        if self.process.stdin is not None:
+            self.process.stdin.close()
+        self.process.wait(timeout=PATIENCE)
+
+
+def _build(corpus: Path, index: Path) -> subprocess.Popen[str]:
+    """A plain build in a process of its own that prints "saving", "saved", "done"."""
+    return subprocess.Popen(
+        [sys.executable, "-c", TRACED_BUILD, str(corpus), str(index)],
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+    )
+
+
+TRACED_BUILD = textwrap.dedent(
     """
     import logging, sys
     import redbook_qa.api as api
@@ -47,7 +149,7 @@ BUILD = textwrap.dedent(
     real_save = location.save_store
 
     def traced_save(store, root):
-        print("saving", flush=True)  # the parent times a kill inside the save from here
+        print("saving", flush=True)
         path = real_save(store, root)
         print("saved", flush=True)
         return path
@@ -58,15 +160,6 @@ BUILD = textwrap.dedent(
     print("done", flush=True)
     """
 )
-
-
-def _build(corpus: Path, index: Path) -> subprocess.Popen[str]:
-    return subprocess.Popen(
-        [sys.executable, "-c", BUILD, str(corpus), str(index)],
-        stdout=subprocess.PIPE,
-        stderr=subprocess.PIPE,
-        text=True,
-    )
 
 
 def _settings(corpus: Path, index: Path) -> Settings:
@@ -102,67 +195,55 @@ class Corpus:
 
 @pytest.fixture
 def versions(tmp_path):
-    """Both corpus versions, each with its fingerprint and answers from a clean build."""
-    corpus = Corpus(tmp_path / "corpus", n_articles=12)
-    reference = {}
+    """Both corpus versions, each with its fingerprint, answers and clean index."""
+    corpus = Corpus(tmp_path / "corpus", n_articles=4)
+    reference, clean = {}, {}
     for version in (2, 1):
         corpus.switch(version)
-        index = tmp_path / f"clean-{version}"
+        clean[version] = index = tmp_path / f"clean-{version}"
         RedbookQA.from_dir(corpus.folder, index_dir=index, settings=_settings(corpus.folder, index))
         qa = RedbookQA.load(index)
         reference[qa.store.manifest.corpus_fingerprint] = (version, _answers(qa))
-    return corpus, reference
+    return corpus, reference, clean
 
 
-def test_sigkill_at_random_moments_never_loses_the_index(versions, tmp_path):
-    corpus, reference = versions
-    index = tmp_path / "index"
-    started = time.perf_counter()
-    first = _build(corpus.folder, index)  # version 1, timed to place the kills
-    lines = [(line.strip(), time.perf_counter() - started) for line in first.stdout or []]
-    assert first.wait(timeout=120) == 0, first.stderr.read() if first.stderr else ""
-    times = dict(lines)
-    total, save = times["done"], times["saved"] - times["saving"]
-    rng = random.Random(SEED)
-    outcomes = {
-        "previous index live": 0,
-        "new index live": 0,
-        "half-written staging folder left": 0,
-        "complete but unused generation left": 0,
-    }
-    live = 1
-    for kill in range(KILLS):
-        target = 2 if live == 1 else 1
-        corpus.switch(target)
-        staging_before = set(index.glob(".staging-*"))
-        child = _build(corpus.folder, index)
-        if kill % 2:  # inside the save: after "saving", within its measured length
-            assert child.stdout is not None
-            while (line := child.stdout.readline()) and line.strip() != "saving":
-                pass
-            time.sleep(rng.uniform(0, save * 1.5))
-        else:
-            time.sleep(rng.uniform(0.2 * total, 1.1 * total))
-        child.send_signal(signal.SIGKILL)
-        child.wait(timeout=60)
-        outcomes["half-written staging folder left"] += bool(
-            set(index.glob(".staging-*")) - staging_before
-        )
-        loaded = RedbookQA.load(index)  # never raises: some complete index is always live
-        version, expected = reference[loaded.store.manifest.corpus_fingerprint]
-        assert _answers(loaded) == expected, f"kill {kill}: answers differ from a clean build"
-        outcomes["new index live" if version == target else "previous index live"] += 1
-        outcomes["complete but unused generation left"] += len(list(index.glob("gen-*"))) > 1
-        live = version
-    corpus.switch(1 if live == 2 else 2)
-    final = _build(corpus.folder, index)
-    assert final.wait(timeout=120) == 0
-    loaded = RedbookQA.load(index)
-    assert reference[loaded.store.manifest.corpus_fingerprint][0] != live
-    assert [p.name for p in index.iterdir() if p.name.startswith(".")] == [".lock"]
-    assert len(list(index.glob("gen-*"))) == 1
-    print(f"\n{KILLS} SIGKILLs: {outcomes}")  # shown with -s; the README quotes a run
-    assert outcomes["previous index live"] + outcomes["new index live"] == KILLS
+def test_sigkill_at_every_write_of_a_rebuild_never_loses_the_index(versions, tmp_path):
+    corpus, reference, clean = versions
+    corpus.switch(2)  # the v1 index is live; each build below rebuilds it to v2
+    outcomes = {"previous index live": 0, "new index live": 0, "leftovers removed": 0}
+    rebuilt = reference[RedbookQA.load(clean[2]).store.manifest.corpus_fingerprint][1]
+    with Builds() as builds:
+        probe = tmp_path / "probe"
+        shutil.copytree(clean[1], probe)
+        writes, status = builds.run(corpus.folder, probe)
+        assert status == 0, f"a rebuild that nobody kills exited with {status}"
+        assert writes >= 20, f"expected a rebuild to make 20+ writes, it made {writes}"
+        for kill_at in range(1, writes + 1):
+            index = tmp_path / f"killed-at-{kill_at}"
+            shutil.copytree(clean[1], index)
+            reached, status = builds.run(corpus.folder, index, kill_at=kill_at)
+            where = f"killed at write {kill_at} of {writes}"
+            assert (reached, status) == (kill_at, -signal.SIGKILL), (
+                f"{where}: expected the builder killed there, saw it reach write {reached} "
+                f"and exit with {status}"
+            )
+            loaded = RedbookQA.load(index)  # never raises: some complete index is always live
+            version, expected = reference[loaded.store.manifest.corpus_fingerprint]
+            assert _answers(loaded) == expected, f"{where}: answers differ from a clean build"
+            outcomes["new index live" if version == 2 else "previous index live"] += 1
+            outcomes["leftovers removed"] += len(list(index.iterdir())) > 3
+            _, status = builds.run(corpus.folder, index)
+            assert status == 0, f"{where}: the next build exited with {status}"
+            left = sorted(p.name for p in index.iterdir())
+            assert left == [".lock", "CURRENT", persist.live_generation(index).name], (
+                f"{where}: the next build left {left}"
+            )
+            assert _answers(RedbookQA.load(index)) == rebuilt, (
+                f"{where}: the next build does not answer as a clean build of v2"
+            )
+    print(f"\nSIGKILL before each of {writes} writes: {outcomes}")  # shown with -s
+    assert outcomes["previous index live"]
+    assert outcomes["new index live"]
 
 
 # Damaged files ---------------------------------------------------------------------------
@@ -271,17 +352,29 @@ def test_a_valid_index_of_another_corpus_is_never_used_to_answer(clean_index, tm
 def test_two_processes_building_at_once_build_once_and_both_succeed(tmp_path):
     corpus = Corpus(tmp_path / "corpus", n_articles=12)
     index = tmp_path / "index"
-    children = [_build(corpus.folder, index) for _ in range(2)]
-    logs = []
-    for child in children:
-        _, err = child.communicate(timeout=120)
+    with persist.write_lock(index):  # both builders get as far as the lock, then wait there
+        children = [_build(corpus.folder, index) for _ in range(2)]
+        logs = [_until_waiting(child) for child in children]
+    for child, log in zip(children, logs, strict=True):
+        _, err = child.communicate(timeout=PATIENCE)
         assert child.returncode == 0, err
-        logs.append(err)
-    assert sum(log.count("building it") for log in logs) == 1, logs
+        log.append(err)
+    assert sum("building it" in "".join(log) for log in logs) == 1, logs
     loaded = RedbookQA.load(index)
     clean = tmp_path / "clean"
     RedbookQA.from_dir(corpus.folder, index_dir=clean, settings=_settings(corpus.folder, clean))
     assert _answers(loaded) == _answers(RedbookQA.load(clean))
+
+
+def _until_waiting(builder: subprocess.Popen[str]) -> list[str]:
+    """Read the builder's log up to the line saying it waits for the lock; return the lines."""
+    assert builder.stderr is not None
+    said = []
+    while line := builder.stderr.readline():
+        said.append(line)
+        if "waiting for it" in line:
+            return said
+    raise AssertionError(f"waited for the builder to wait for the lock; it exited saying {said}")
 
 
 LOCK_ONCE = textwrap.dedent(
@@ -309,16 +402,16 @@ def test_a_second_writer_waits_for_the_lock_or_fails_clearly(tmp_path):
             [sys.executable, "-c", LOCK_ONCE, str(index)],
             capture_output=True,
             text=True,
-            timeout=60,
+            timeout=PATIENCE,
         )
         assert impatient.returncode == 3
         assert f"another process is building the index in {index}" in impatient.stderr
         assert "wait for it to finish" in impatient.stderr
         patient = _build(corpus.folder, index)
-        time.sleep(2.0)
+        _until_waiting(patient)
         assert patient.poll() is None, "the builder should wait while the lock is held"
         assert not (index / "CURRENT").exists()
-    out, err = patient.communicate(timeout=120)
+    out, err = patient.communicate(timeout=PATIENCE)
     assert patient.returncode == 0, err
     assert out.split() == ["saving", "saved", "done"]
     assert RedbookQA.load(index).store.manifest.documents

@@ -17,14 +17,22 @@ from redbook_qa.config import Settings
 from redbook_qa.llm.local import LocalLLMServer
 from redbook_qa.models import Answer
 
+from stream_faults import StreamFault
+
 pytestmark = pytest.mark.integration
 CITED = re.compile(r"([^\[\]]+? \[\d+\] ?)+")
+# These tests are about grounding, not speed: a slow CPU must never run into the deadline.
+LONG = 600.0
 
 
 @pytest.fixture(scope="module")
 def llm_qa(local_llm, seeds_qa):
     settings = seeds_qa.settings.model_copy(
-        update={"llm_base_url": local_llm.base_url, "llm_model": local_llm.model}
+        update={
+            "llm_base_url": local_llm.base_url,
+            "llm_model": local_llm.model,
+            "llm_timeout": LONG,
+        }
     )
     return RedbookQA(seeds_qa.store, seeds_qa.embedder, settings=settings)
 
@@ -74,21 +82,46 @@ def test_a_question_the_articles_do_not_answer_is_refused_in_llm_mode_too(llm_qa
 
 
 def test_a_server_killed_mid_stream_gives_the_quoted_answer_and_says_why(seeds_qa):
-    with LocalLLMServer() as server:
-        settings = seeds_qa.settings.model_copy(
-            update={"llm_base_url": server.base_url, "llm_model": server.model, "llm_timeout": 20.0}
-        )
-        qa = RedbookQA(seeds_qa.store, seeds_qa.embedder, settings=settings)
+    # The proxy lets exactly one piece of the real model's draft through, then kills the server
+    # and ends the connection mid-body: the fault lands there however fast the CPU writes.
+    with (
+        LocalLLMServer(startup_timeout=LONG) as server,
+        StreamFault(server.base_url, after=1, fault="drop", on_fault=server.stop) as proxy,
+    ):
+        qa = _through(seeds_qa, proxy, server, timeout=LONG)
         stream = qa.ask_stream("Why are people leaving TikTok for Xiaohongshu?")
         first = next(stream)
-        assert isinstance(first, str)
-        server.stop()
         final = list(stream)[-1]
+        assert not server.is_running, f"the server should be dead after the cut; {proxy.describe()}"
+    assert proxy.faulted.is_set(), f"the draft ended before the cut; {proxy.describe()}"
+    assert [first] == proxy.relayed, f"the client saw {first!r}; {proxy.describe()}"
     assert isinstance(final, Answer)
-    assert final.mode == "llm-fallback"
+    assert final.mode == "llm-fallback", f"mode {final.mode!r}, notice {final.notice!r}"
     assert final.citations
-    assert "language model failed" in final.notice
+    assert "language model failed" in final.notice, f"notice {final.notice!r}"
     _check(qa, final)
+
+
+def test_a_server_that_stalls_mid_stream_gives_the_quoted_answer_at_the_deadline(
+    local_llm, seeds_qa
+):
+    # Two pieces, then silence until the test ends. On a slow CPU the deadline may come before
+    # the second piece; either way the page keeps what it was shown and quotes instead.
+    with StreamFault(local_llm.base_url, after=2, fault="stall") as proxy:
+        qa = _through(seeds_qa, proxy, local_llm, timeout=3.0)
+        *draft, final = qa.ask_stream("Why are people leaving TikTok for Xiaohongshu?")
+    assert draft == proxy.relayed, f"the page showed {draft!r}; {proxy.describe()}"
+    assert final.mode == "llm-fallback", f"mode {final.mode!r}, notice {final.notice!r}"
+    assert "timed out" in final.notice, f"notice {final.notice!r}; {proxy.describe()}"
+    _check(qa, final)
+
+
+def _through(seeds_qa, proxy: StreamFault, server, *, timeout: float) -> RedbookQA:
+    """The seeds index answering through ``proxy`` in front of the bundled ``server``."""
+    settings = seeds_qa.settings.model_copy(
+        update={"llm_base_url": proxy.url, "llm_model": server.model, "llm_timeout": timeout}
+    )
+    return RedbookQA(seeds_qa.store, seeds_qa.embedder, settings=settings)
 
 
 def test_an_unreachable_server_falls_back_within_the_timeout(seeds_qa):

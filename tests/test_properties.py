@@ -63,13 +63,11 @@ PROSE = st.lists(st.one_of(st.sampled_from(FRAGMENTS), st.text(max_size=8)), max
     "".join
 )
 ANY_TEXT = st.text(st.characters(exclude_categories=()), max_size=200)  # surrogates included
-FAST = settings(max_examples=300, deadline=None, database=None)
-SLOW = settings(
-    max_examples=80,
-    deadline=None,
-    database=None,
-    suppress_health_check=[HealthCheck.too_slow],
-)
+# No deadline and no "too slow" health check: both are timings, and a slow or busy CPU would
+# fail an example that is right.
+UNTIMED = {"deadline": None, "database": None, "suppress_health_check": [HealthCheck.too_slow]}
+FAST = settings(max_examples=300, **UNTIMED)
+SLOW = settings(max_examples=80, **UNTIMED)
 COUNTER = TiktokenCounter()
 
 
@@ -215,7 +213,7 @@ def _check_answer(answer: Answer) -> None:
             assert handle.read()[c.start : c.end] == c.text
 
 
-@settings(max_examples=300, deadline=None, database=None)
+@settings(max_examples=300, **UNTIMED)
 @given(st.one_of(ANY_TEXT, PROSE, st.text(max_size=3000)))
 def test_ask_on_any_text_answers_verbatim_or_raises_a_documented_value_error(hash_qa, question):
     if not _has_words(question):
@@ -228,7 +226,7 @@ def test_ask_on_any_text_answers_verbatim_or_raises_a_documented_value_error(has
     assert all(isinstance(d, str) for d in drafts)
 
 
-@settings(max_examples=100, deadline=None, database=None)
+@settings(max_examples=100, **UNTIMED)
 @given(st.one_of(ANY_TEXT, PROSE))
 def test_the_page_handler_never_raises(hash_qa, question):
     reply = ChatSession(hash_qa).respond(question, [])

@@ -12,7 +12,7 @@ import urllib.request
 
 import pytest
 
-from conftest import ROOT, SEEDS, free_port, stop, wait_until_up
+from conftest import PATIENCE, ROOT, SEEDS, free_port, stop, wait_until_up
 
 pytestmark = pytest.mark.integration
 
@@ -27,7 +27,7 @@ QUESTIONS = [
 def _call(url: str, body: dict | None = None) -> dict:
     data = None if body is None else json.dumps(body).encode()
     request = urllib.request.Request(url, data=data, headers={"Content-Type": "application/json"})
-    with urllib.request.urlopen(request, timeout=60) as response:
+    with urllib.request.urlopen(request, timeout=PATIENCE) as response:
         return json.loads(response.read())
 
 
@@ -62,7 +62,7 @@ def replicas(pg_url, tmp_path_factory):
         started.append((url, process, log, url + ("/health" if command == "api" else "/")))
     try:
         for _, process, log, probe in started:
-            wait_until_up(probe, process, log, 240)
+            wait_until_up(probe, process, log, PATIENCE)
         yield corpus, [url for url, *_ in started]
     finally:
         for _, process, *_ in started:

@@ -10,6 +10,8 @@ from redbook_qa.errors import LLMError, LLMUnavailableError
 from redbook_qa.llm.client import OpenAICompatibleClient
 from redbook_qa.llm.local import BUNDLED_MODEL_ID, LocalLLMServer, bundled_gguf
 
+from conftest import PATIENCE
+
 pytestmark = pytest.mark.integration
 
 QUESTION = [
@@ -38,19 +40,19 @@ def test_server_lists_the_bundled_model(local_llm):
 
 
 def test_complete_returns_text(local_llm):
-    client = OpenAICompatibleClient(local_llm.base_url, local_llm.model, timeout=60)
+    client = OpenAICompatibleClient(local_llm.base_url, local_llm.model, timeout=PATIENCE)
     assert client.complete(QUESTION, max_tokens=32).strip()
 
 
 def test_stream_yields_several_pieces(local_llm):
-    client = OpenAICompatibleClient(local_llm.base_url, local_llm.model, timeout=60)
+    client = OpenAICompatibleClient(local_llm.base_url, local_llm.model, timeout=PATIENCE)
     pieces = list(client.stream(QUESTION, max_tokens=32))
     assert len(pieces) > 1
     assert "".join(pieces).strip()
 
 
 def test_stopped_server_makes_the_next_call_unavailable():
-    server = LocalLLMServer().start()
+    server = LocalLLMServer(startup_timeout=PATIENCE).start()
     client = OpenAICompatibleClient(server.base_url, server.model, max_retries=0)
     assert client.models() == [server.model]
     server.stop()
@@ -64,7 +66,7 @@ def test_server_that_cannot_load_its_model_reports_its_log(tmp_path, monkeypatch
     monkeypatch.setattr(tempfile, "tempdir", str(tmp_path))  # the log it keeps lands here
     broken = tmp_path / "broken.gguf"
     broken.write_bytes(b"not a model at all")
-    server = LocalLLMServer(broken, startup_timeout=60)
+    server = LocalLLMServer(broken, startup_timeout=PATIENCE)
     with pytest.raises(LLMError, match="exited with status") as caught:
         server.start()
     assert "Failed to load model" in str(caught.value)  # the tail of the server's log

@@ -1,6 +1,7 @@
 from __future__ import annotations
 
 import json
+import shutil
 
 import numpy as np
 import pytest
@@ -156,3 +157,17 @@ def test_reused_vectors_equal_freshly_embedded_ones(hash_settings, corpus):
     assert refreshed.store.chunks == fresh.store.chunks
     assert np.array_equal(refreshed.store.chunk_vectors, fresh.store.chunk_vectors)
     assert np.array_equal(refreshed.store.sentence_vectors, fresh.store.sentence_vectors)
+
+
+def test_opening_a_fresh_index_removes_what_a_killed_build_left(hash_settings, corpus):
+    _open(hash_settings)
+    root = hash_settings.index_dir
+    live = persist.live_generation(root)
+    shutil.copytree(live, root / "gen-0000000000000000")  # made live, old one not yet removed
+    (root / ".staging-x1").mkdir()  # killed while writing its files
+    (root / ".current-x2").write_text("gen-\n", encoding="utf-8")  # killed before the switch
+    with persist.write_lock(root):  # another writer at work: its files are left alone
+        _open(hash_settings)
+        assert (root / ".staging-x1").exists()
+    _open(hash_settings)
+    assert sorted(p.name for p in root.iterdir()) == [".lock", "CURRENT", live.name]

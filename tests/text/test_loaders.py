@@ -5,7 +5,6 @@ from __future__ import annotations
 import logging
 import subprocess
 import sys
-import time
 import zipfile
 
 import pytest
@@ -101,7 +100,7 @@ def test_page_starts_map_each_quote_to_the_page_it_was_printed_on(tmp_path):
         assert first_words in pages[page - 1], f"chunk {chunk.id} is not on page {page}"
 
 
-def test_a_300_page_pdf_is_read_page_by_page_with_progress_and_timed(tmp_path, caplog):
+def test_a_300_page_pdf_is_read_page_by_page_with_progress(tmp_path, caplog):
     from reportlab.pdfgen.canvas import Canvas
 
     path = tmp_path / "long.pdf"
@@ -113,9 +112,7 @@ def test_a_300_page_pdf_is_read_page_by_page_with_progress_and_timed(tmp_path, c
         canvas.showPage()
     canvas.save()
     caplog.set_level(logging.INFO, logger="redbook_qa.text.loaders.pdf")
-    started = time.perf_counter()
-    extraction = extract(path)
-    seconds = time.perf_counter() - started
+    extraction = extract(path)  # its speed: benchmarks/bench_pdf.py
     assert len(extraction.page_starts) == 300
     assert "long.pdf: read page 50 of 300" in caplog.text
     assert "read 300 pages" in caplog.text
@@ -123,7 +120,6 @@ def test_a_300_page_pdf_is_read_page_by_page_with_progress_and_timed(tmp_path, c
         assert f"Line {row} of page 150 says" in extraction.text
     page_150 = extraction.text.index("Line 0 of page 150 says")
     assert extraction.page_starts[149] <= page_150 < extraction.page_starts[150]
-    assert seconds < 30, f"{300 / seconds:.0f} pages/s"
 
 
 def test_an_encrypted_pdf_says_how_to_decrypt_it(tmp_path):

@@ -21,6 +21,7 @@ import fcntl
 import hashlib
 import itertools
 import json
+import logging
 import os
 import shutil
 import tempfile
@@ -43,6 +44,7 @@ from redbook_qa.stores.bm25 import LexicalIndex
 from redbook_qa.stores.faiss_index import VectorIndex
 from redbook_qa.stores.memory import Store
 
+logger = logging.getLogger(__name__)
 _Row = TypeVar("_Row", Chunk, Sentence)
 _POINTER = "CURRENT"
 _REBUILD = "delete it and rebuild with `redbook-qa index` (or `make index`)"
@@ -53,13 +55,15 @@ def write_lock(root: Path, *, wait: bool = True) -> Iterator[None]:
     """Hold the index root's writer lock; with ``wait=False`` fail at once if it is taken."""
     root.mkdir(parents=True, exist_ok=True)
     with (root / ".lock").open("a") as handle:
-        flags = fcntl.LOCK_EX | (0 if wait else fcntl.LOCK_NB)
         try:
-            fcntl.flock(handle, flags)
+            fcntl.flock(handle, fcntl.LOCK_EX | fcntl.LOCK_NB)
         except BlockingIOError as err:
-            raise IndexLockedError(
-                f"another process is building the index in {root}; wait for it to finish"
-            ) from err
+            if not wait:
+                raise IndexLockedError(
+                    f"another process is building the index in {root}; wait for it to finish"
+                ) from err
+            logger.info("another process is building the index in %s; waiting for it", root)
+            fcntl.flock(handle, fcntl.LOCK_EX)
         try:
             yield
         finally:
@@ -104,15 +108,41 @@ def save_store(store: Store, root: Path) -> Path:
         finally:
             shutil.rmtree(staging, ignore_errors=True)
     _point_to(root, final.name)
-    for old in root.glob("gen-*"):
-        if old != final:
-            shutil.rmtree(old, ignore_errors=True)
-    for leftover in [*root.glob(".staging-*"), *root.glob(".current-*")]:
+    _remove_leftovers(root, final)
+    return final
+
+
+def tidy(root: Path) -> bool:
+    """Remove what writers killed mid-save left in ``root``; return whether any was there.
+
+    A writer killed after making its generation live but before removing the old one leaves a
+    complete, unused generation, and the next build finds the index fresh and saves nothing:
+    this removes it. Skipped while another process holds the writer lock (it tidies itself).
+    """
+    live = live_generation(root)
+    if not _leftovers(root, live):
+        return False
+    try:
+        with write_lock(root, wait=False):
+            if live_generation(root) == live:
+                _remove_leftovers(root, live)
+    except IndexLockedError:
+        return False
+    logger.info("removed what an interrupted build left in %s", root)
+    return True
+
+
+def _leftovers(root: Path, live: Path) -> list[Path]:
+    stale = [old for old in root.glob("gen-*") if old != live]
+    return [*stale, *root.glob(".staging-*"), *root.glob(".current-*")]
+
+
+def _remove_leftovers(root: Path, live: Path) -> None:
+    for leftover in _leftovers(root, live):
         if leftover.is_dir():
             shutil.rmtree(leftover, ignore_errors=True)
         else:
             leftover.unlink(missing_ok=True)
-    return final
 
 
 def load_store(root: Path) -> Store:

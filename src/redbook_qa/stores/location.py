@@ -19,7 +19,7 @@ from redbook_qa.errors import IndexNotFoundError, RedbookQAError
 from redbook_qa.models import Document
 from redbook_qa.stores.base import BuildSpec, Manifest
 from redbook_qa.stores.building import build_store, corpus_fingerprint, fingerprint
-from redbook_qa.stores.folder import load_store, save_store, write_lock
+from redbook_qa.stores.folder import load_store, save_store, tidy, write_lock
 from redbook_qa.stores.memory import Store
 from redbook_qa.stores.protocol import VectorStore
 from redbook_qa.text.tokens import TokenCounter
@@ -82,6 +82,7 @@ class Folder:
         wanted = corpus_fingerprint(fingerprint(documents))
         saved = self._try_load()
         if saved is not None and spec.is_fresh(saved.manifest, wanted, embedder):
+            tidy(self.root)
             return saved
         with write_lock(self.root):
             latest = self._try_load()  # another process may have rebuilt while we waited

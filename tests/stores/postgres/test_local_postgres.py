@@ -2,7 +2,6 @@ from __future__ import annotations
 
 import os
 import signal
-import time
 
 import pytest
 
@@ -10,7 +9,7 @@ from redbook_qa.errors import StoreUnavailableError
 from redbook_qa.stores.postgres import local as localpg
 from redbook_qa.stores.postgres.local import LocalPostgres, explain_log
 
-from conftest import SEEDS
+from conftest import SEEDS, wait_for
 
 CRASH_LOG = [
     "2026-12-01 10:00:00.000 UTC [81] LOG:  database system is ready to accept connections",
@@ -62,6 +61,9 @@ def test_a_crashed_backend_is_reported_once_with_the_server_log_line(tmp_path):
             ).fetchall()
         for (pid,) in pids:  # what a pgvector built for another CPU does to its backend
             os.kill(pid, signal.SIGILL)
+        # The fault is in place once the postmaster has logged it: only then ask, so the
+        # message is checked whatever the CPU's speed (the client's own wait is tested below).
+        wait_for("the server log to report the killed backend", server.diagnose, bool)
         with pytest.raises(StoreUnavailableError) as raised:
             store.count_chunks()
         message = str(raised.value)
@@ -69,15 +71,7 @@ def test_a_crashed_backend_is_reported_once_with_the_server_log_line(tmp_path):
         assert "terminated by signal 4" in message
         assert "instructions this CPU lacks" in message
         # PostgreSQL restarts its backends; once recovered, the same store answers again.
-        deadline = time.monotonic() + 60
-        while True:
-            try:
-                assert store.count_chunks() == 0
-                break
-            except StoreUnavailableError:
-                if time.monotonic() > deadline:
-                    raise
-                time.sleep(0.2)
+        wait_for("the same store to answer after recovery", lambda: _count(store), _is_zero)
         store.close()
 
 
@@ -109,3 +103,35 @@ def test_store_local_runs_the_bundled_server_on_a_socket_beside_the_index(tmp_pa
         assert qa.ask("Who makes Labubu?").passages
     finally:
         qa.store.close()
+
+
+def _count(store) -> int | str:
+    try:
+        return store.count_chunks()
+    except StoreUnavailableError as err:
+        return str(err)
+
+
+def _is_zero(seen: int | str) -> bool:
+    return seen == 0
+
+
+def test_a_client_that_notices_first_waits_for_the_log_line(tmp_path, monkeypatch):
+    server = LocalPostgres(tmp_path)
+    reads = []
+
+    def diagnose() -> str | None:  # the postmaster logs the crash on the third read
+        reads.append(1)
+        return "a backend was terminated by signal 4" if len(reads) >= 3 else None
+
+    monkeypatch.setattr(server, "diagnose", diagnose)
+    monkeypatch.setattr(localpg, "LOG_SETTLE_S", 600.0)
+    assert server.explain_failure() == "a backend was terminated by signal 4"
+    assert len(reads) == 3
+
+
+def test_a_client_gives_up_on_a_log_that_says_nothing(tmp_path, monkeypatch):
+    server = LocalPostgres(tmp_path)
+    monkeypatch.setattr(server, "diagnose", lambda: None)
+    monkeypatch.setattr(localpg, "LOG_SETTLE_S", 0.0)
+    assert server.explain_failure() is None

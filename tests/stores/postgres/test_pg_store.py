@@ -1,6 +1,7 @@
 from __future__ import annotations
 
 import json
+import queue
 import threading
 
 import numpy as np
@@ -9,7 +10,7 @@ import pytest
 from redbook_qa.errors import IndexNotFoundError
 from redbook_qa.stores.faiss_index import VectorIndex
 
-from conftest import ROOT, SEEDS
+from conftest import PATIENCE, ROOT, SEEDS, wait_for
 
 pytestmark = pytest.mark.integration
 
@@ -127,40 +128,72 @@ def test_second_save_deletes_rows_of_a_removed_document(pg_store, seeds_qa, smal
     np.testing.assert_array_equal(loaded.chunk_vectors, smaller_store.chunk_vectors)
 
 
+def _saves_step_by_step(monkeypatch, pg_store, stores):
+    """Save ``stores`` in turn from a thread, pausing at each step until the loop body has run.
+
+    Yields ``("written", store)`` once every row of a save is written but not committed, and
+    ``("committed", store)`` once it is: the test reads at those points, whatever the speed of
+    the machine, instead of hoping that a busy loop overlaps the writes.
+    """
+    from redbook_qa.stores.postgres import store as pg_module
+
+    steps: queue.Queue[str] = queue.Queue()
+    go: queue.Queue[None] = queue.Queue()
+    real = pg_module.write_store
+
+    def paused(*args):
+        written = real(*args)
+        steps.put("written")
+        go.get(timeout=PATIENCE)
+        return written
+
+    monkeypatch.setattr(pg_module, "write_store", paused)
+    errors: list[BaseException] = []
+
+    def write() -> None:
+        try:
+            for store in stores:
+                pg_store.save(store)
+                steps.put("committed")
+                go.get(timeout=PATIENCE)
+        except BaseException as err:
+            errors.append(err)
+            steps.put(f"failed: {err!r}")
+
+    writer = threading.Thread(target=write, daemon=True)
+    writer.start()
+    for i, store in enumerate(stores):
+        for expected in ("written", "committed"):
+            step = steps.get(timeout=PATIENCE)
+            assert step == expected, f"waited for save {i} to be {expected}; saw {step}"
+            yield step, store
+            go.put(None)
+    writer.join(PATIENCE)
+    assert not errors
+
+
 def test_reader_sees_the_old_or_the_new_corpus_never_a_mix(
-    pg_store, pg_url, seeds_qa, smaller_store
+    pg_store, pg_url, seeds_qa, smaller_store, monkeypatch
 ):
     import psycopg
 
     big, small = seeds_qa.store, smaller_store
     pg_store.save(big)
-    allowed = {len(big.chunks), len(small.chunks)}
     schema = pg_store._schema.name
-    errors: list[BaseException] = []
-
-    def write() -> None:
-        try:
-            for store in [small, big, small, big, small]:
-                pg_store.save(store)
-        except BaseException as err:
-            errors.append(err)
-
-    writer = threading.Thread(target=write)
-    seen: list[tuple[int, int]] = []
+    live = big
     with psycopg.connect(pg_url, autocommit=True) as reader:
-        writer.start()
-        while writer.is_alive() or not seen:
+        for step, store in _saves_step_by_step(monkeypatch, pg_store, [small, big, small]):
             with reader.transaction():
                 reader.execute("SET TRANSACTION ISOLATION LEVEL REPEATABLE READ")
                 count = reader.execute(f"SELECT count(*) FROM {schema}.chunks").fetchone()[0]
                 manifest = reader.execute(
                     f"SELECT value->>'n_chunks' FROM {schema}.meta WHERE key = 'manifest'"
                 ).fetchone()[0]
-            seen.append((count, int(manifest)))
-    writer.join()
-    assert not errors
-    assert all(count in allowed and count == n for count, n in seen), set(seen)
-    assert {count for count, _ in seen} == allowed  # the reader did overlap the writes
+            live = store if step == "committed" else live
+            assert (count, int(manifest)) == (len(live.chunks),) * 2, (
+                f"with a save {step}, expected the {len(live.chunks)} chunks of the live corpus; "
+                f"saw {count} chunks and a manifest of {manifest}"
+            )
     assert pg_store.count_chunks() == len(small.chunks)
 
 
@@ -258,6 +291,12 @@ def test_a_replica_answers_from_a_rebuild_saved_by_another(
     assert not second.refresh()  # the folder and the shared index already agree
 
 
+def _waiting_on_advisory_locks(conn) -> int:
+    return conn.execute(
+        "SELECT count(*) FROM pg_locks WHERE locktype = 'advisory' AND NOT granted"
+    ).fetchone()[0]
+
+
 def _article_rows(qa):
     from redbook_qa.serving.render import article_rows
 
@@ -300,11 +339,25 @@ def test_replicas_starting_together_build_a_stale_index_once(closing, pg_url, se
         except BaseException as err:
             errors.append(err)
 
+    import psycopg
+
+    from redbook_qa.stores.postgres.store import _BUILD_LOCK
+
     threads = [threading.Thread(target=start) for _ in range(3)]
+    with psycopg.connect(pg_url, autocommit=True) as holder:
+        # Hold the build lock until all three replicas wait on it: they start together on
+        # every machine, not only when threads happen to overlap.
+        holder.execute("SELECT pg_advisory_lock(%s)", (_BUILD_LOCK,))
+        for thread in threads:
+            thread.start()
+        wait_for(
+            "three replicas to wait on the build lock",
+            lambda: errors or _waiting_on_advisory_locks(holder),
+            lambda seen: seen == 3 or bool(errors),  # a replica that failed ends the wait
+        )
+        holder.execute("SELECT pg_advisory_unlock(%s)", (_BUILD_LOCK,))
     for thread in threads:
-        thread.start()
-    for thread in threads:
-        thread.join()
+        thread.join(PATIENCE)
     for qa in replicas:
         closing(qa.store)
     assert not errors
@@ -366,42 +419,32 @@ def test_tables_of_a_newer_version_are_refused_and_left_alone(pg_store, seeds_qa
 
 
 def test_questions_during_saves_read_one_whole_generation(
-    closing, pg_store, seeds_qa, smaller_store
+    closing, pg_store, seeds_qa, smaller_store, monkeypatch
 ):
     """Each question's candidates come from one saved corpus, never a mix of two."""
-    big, small = seeds_qa.store, smaller_store
-    pg_store.save(big)
-    ids = {pg_store.generation: {c.id for c in big.chunks}}
-    errors: list[BaseException] = []
-
-    def write() -> None:
-        try:
-            for store in [small, big, small, big, small]:
-                pg_store.save(store)
-                ids[pg_store._seen[0]] = {c.id for c in store.chunks}
-        except BaseException as err:
-            errors.append(err)
-
     from redbook_qa.stores.postgres.store import PgVectorStore
 
+    big, small = seeds_qa.store, smaller_store
+    pg_store.save(big)
     reader = PgVectorStore(pg_store._url, schema=pg_store._schema.name)
     closing(reader)
     query = np.asarray(big.chunk_vectors[-1:])  # a chunk of the article the small one lacks
     removed = {c.id for c in big.chunks} - {c.id for c in small.chunks}
-    writer = threading.Thread(target=write)
-    seen = []
-    writer.start()
-    while writer.is_alive() or len(seen) < 3:
+    live, generation = big, pg_store.generation
+    for step, store in _saves_step_by_step(monkeypatch, pg_store, [small, big, small]):
+        if step == "committed":
+            live, generation = store, pg_store._seen[0]
         found = reader.candidates(query, ["labubu", "tiktok"], pool=40)
-        seen.append((found.generation, {c.id for c in found.chunks}))
-    writer.join()
-    assert not errors
-    generations = {generation for generation, _ in seen}
-    assert len(generations) >= 2  # the reader did overlap the saves
-    for generation, chunk_ids in seen:
-        assert chunk_ids <= ids[generation]
-    assert any(chunk_ids & removed for _, chunk_ids in seen)
-    assert any(not chunk_ids & removed for _, chunk_ids in seen)
+        ids = {c.id for c in found.chunks}
+        assert found.generation == generation, f"with a save {step}: another generation"
+        assert ids <= {c.id for c in live.chunks}, (
+            f"with a save {step}: candidates from outside the live corpus: "
+            f"{sorted(ids - {c.id for c in live.chunks})}"
+        )
+        state = "missing" if live is big else "found"
+        assert bool(ids & removed) == (live is big), (
+            f"with a save {step}: the removed article's chunks {state}"
+        )
 
 
 def test_an_unchanged_save_writes_no_row(pg_store, seeds_qa, pg_url, monkeypatch):
