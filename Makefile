@@ -11,7 +11,7 @@ export TRANSFORMERS_OFFLINE := 1
 export TOKENIZERS_PARALLELISM := false
 
 .DEFAULT_GOAL := help
-.PHONY: help system-deps install install-local run-local-llm run index app test check lint fmt typecheck eval eval-llm calibrate-grounding eval-squad train-answering calibrate bench clean
+.PHONY: help system-deps install install-local run-local-llm run index app test check test-faults test-slow-cpu lint fmt typecheck eval eval-llm calibrate-grounding eval-squad train-answering calibrate bench clean
 
 help: ## list the targets
 	@grep -E '^[a-zA-Z_-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  %-20s %s\n", $$1, $$2}'
@@ -67,6 +67,18 @@ test: install install-local system-deps ## lint, type-check and run the whole te
 	$(PY) -m pytest -q
 
 check: test ## what CI runs besides the eval gate
+
+# The fault tests (pytest -m faults: they kill, stop, time out or wait on a process or thread)
+# run RUNS times in a row, at full speed or on one core shared with a busy loop (a CPU several
+# times slower than this one). Each fault lands at a point the test controls, so both pass.
+RUNS ?= 5
+test-faults: install install-local system-deps ## run the fault tests RUNS times (default 5) at full speed
+	for i in $$(seq $(RUNS)); do $(PY) -m pytest -q -p no:cacheprovider -m faults || exit 1; done
+
+test-slow-cpu: install install-local system-deps ## run the fault tests RUNS times on one core shared with a busy loop
+	taskset -c 0 sh -c 'while :; do :; done' & busy=$$!; trap "kill $$busy" EXIT; \
+	for i in $$(seq $(RUNS)); do \
+		taskset -c 0 $(PY) -m pytest -q -p no:cacheprovider -m faults || exit 1; done
 
 lint: install ## ruff only
 	$(VENV)/bin/ruff check src tests app.py benchmarks evals

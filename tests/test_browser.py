@@ -19,7 +19,7 @@ import pytest
 
 from conftest import PATIENCE, ROOT, SEEDS, free_port, stop, wait_for, wait_until_up, write
 
-pytestmark = pytest.mark.integration
+pytestmark = [pytest.mark.integration, pytest.mark.faults]
 
 CHROMIUM = Path("/usr/bin/chromium")
 CHROMIUM_ARGS = [

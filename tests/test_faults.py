@@ -207,6 +207,7 @@ def versions(tmp_path):
     return corpus, reference, clean
 
 
+@pytest.mark.faults
 def test_sigkill_at_every_write_of_a_rebuild_never_loses_the_index(versions, tmp_path):
     corpus, reference, clean = versions
     corpus.switch(2)  # the v1 index is live; each build below rebuilds it to v2
@@ -349,6 +350,7 @@ def test_a_valid_index_of_another_corpus_is_never_used_to_answer(clean_index, tm
 # Two writers -----------------------------------------------------------------------------
 
 
+@pytest.mark.faults
 def test_two_processes_building_at_once_build_once_and_both_succeed(tmp_path):
     corpus = Corpus(tmp_path / "corpus", n_articles=12)
     index = tmp_path / "index"
@@ -394,6 +396,7 @@ LOCK_ONCE = textwrap.dedent(
 )
 
 
+@pytest.mark.faults
 def test_a_second_writer_waits_for_the_lock_or_fails_clearly(tmp_path):
     corpus = Corpus(tmp_path / "corpus", n_articles=2)
     index = tmp_path / "index"

@@ -19,7 +19,7 @@ from redbook_qa.models import Answer
 
 from stream_faults import StreamFault
 
-pytestmark = pytest.mark.integration
+pytestmark = [pytest.mark.integration, pytest.mark.faults]
 CITED = re.compile(r"([^\[\]]+? \[\d+\] ?)+")
 # These tests are about grounding, not speed: a slow CPU must never run into the deadline.
 LONG = 600.0

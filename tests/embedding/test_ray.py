@@ -111,6 +111,7 @@ def test_index_with_ray_builds_an_index_that_ask_then_uses(ray_embedder, small_c
     assert {c["source"] for c in answer["citations"]} == {"tea.txt"}
 
 
+@pytest.mark.faults
 def test_an_unreachable_cluster_fails_in_seconds_and_says_what_to_do(
     small_corpus, capsys, monkeypatch
 ):

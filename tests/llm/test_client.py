@@ -272,6 +272,7 @@ def test_server_error_forever_gives_up_after_the_retries(server):
     assert len(server.requests) == 3
 
 
+@pytest.mark.faults
 def test_connection_refused_fails_fast_with_a_hint(closed_port_url):
     client = OpenAICompatibleClient(closed_port_url, timeout=PATIENCE, backoff=0.05)
     started = time.monotonic()
@@ -281,6 +282,7 @@ def test_connection_refused_fails_fast_with_a_hint(closed_port_url):
     assert took < CUT_WELL_BEFORE, f"refused at once, yet the client waited {took:.1f} s"
 
 
+@pytest.mark.faults
 def test_hanging_server_times_out_within_the_deadline(server):
     server.script(hang)
     client = OpenAICompatibleClient(server.url, timeout=1.0)
@@ -291,6 +293,7 @@ def test_hanging_server_times_out_within_the_deadline(server):
     assert took < CUT_WELL_BEFORE, f"a 1 s deadline, yet the client waited {took:.1f} s"
 
 
+@pytest.mark.faults
 def test_trickling_stream_cannot_outlast_the_deadline(server):
     server.script(events(["thinking"], done=False, then=trickle))
     client = OpenAICompatibleClient(server.url, timeout=1.0)
@@ -301,6 +304,7 @@ def test_trickling_stream_cannot_outlast_the_deadline(server):
     assert took < CUT_WELL_BEFORE, f"a 1 s deadline, yet the stream lasted {took:.1f} s"
 
 
+@pytest.mark.faults
 def test_stream_that_stalls_after_some_text_raises_and_is_not_retried(server):
     server.script(events(["Once ", "upon "], done=False, then=hang))
     client = OpenAICompatibleClient(server.url, timeout=1.0, backoff=0.01)
@@ -311,6 +315,7 @@ def test_stream_that_stalls_after_some_text_raises_and_is_not_retried(server):
     assert len(server.requests) == 1
 
 
+@pytest.mark.faults
 def test_stream_that_breaks_after_some_text_is_not_retried(server):
     def cut(h: _Handler) -> None:
         h.wfile.write(b'data: {"choices": [{"delta": {"content": "half')  # no newline
@@ -324,6 +329,7 @@ def test_stream_that_breaks_after_some_text_is_not_retried(server):
     assert len(server.requests) == 1
 
 
+@pytest.mark.faults
 def test_one_client_serves_many_threads(server):
     client = OpenAICompatibleClient(server.url)
     with ThreadPoolExecutor(4) as pool:

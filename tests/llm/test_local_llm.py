@@ -12,7 +12,7 @@ from redbook_qa.llm.local import BUNDLED_MODEL_ID, LocalLLMServer, bundled_gguf
 
 from conftest import PATIENCE
 
-pytestmark = pytest.mark.integration
+pytestmark = [pytest.mark.integration, pytest.mark.faults]
 
 QUESTION = [
     {"role": "system", "content": "Answer in one short sentence."},

@@ -58,6 +58,7 @@ def test_errors_are_one_line_with_exit_status_2(tmp_path, capsys):
     assert "does not exist" in err
 
 
+@pytest.mark.faults
 def test_an_unreachable_llm_server_gives_the_quoted_answer_and_says_why(
     folders, capsys, monkeypatch
 ):

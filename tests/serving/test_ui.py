@@ -258,6 +258,7 @@ def test_app_rejects_a_malformed_auth(monkeypatch, capsys):
     assert "user:password" in capsys.readouterr().err
 
 
+@pytest.mark.faults
 def test_the_page_answers_through_its_api_as_a_script_would(session):
     from gradio_client import Client
 

@@ -159,6 +159,7 @@ def test_reused_vectors_equal_freshly_embedded_ones(hash_settings, corpus):
     assert np.array_equal(refreshed.store.sentence_vectors, fresh.store.sentence_vectors)
 
 
+@pytest.mark.faults
 def test_opening_a_fresh_index_removes_what_a_killed_build_left(hash_settings, corpus):
     _open(hash_settings)
     root = hash_settings.index_dir

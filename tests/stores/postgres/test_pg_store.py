@@ -172,6 +172,7 @@ def _saves_step_by_step(monkeypatch, pg_store, stores):
     assert not errors
 
 
+@pytest.mark.faults
 def test_reader_sees_the_old_or_the_new_corpus_never_a_mix(
     pg_store, pg_url, seeds_qa, smaller_store, monkeypatch
 ):
@@ -303,6 +304,7 @@ def _article_rows(qa):
     return article_rows(qa.store.all_chunks())
 
 
+@pytest.mark.faults
 def test_replicas_starting_together_build_a_stale_index_once(closing, pg_url, seeds_qa, embedder):
     from redbook_qa.api import RedbookQA
     from redbook_qa.text.corpus import load_corpus
@@ -418,6 +420,7 @@ def test_tables_of_a_newer_version_are_refused_and_left_alone(pg_store, seeds_qa
     assert count == len(seeds_qa.store.chunks)
 
 
+@pytest.mark.faults
 def test_questions_during_saves_read_one_whole_generation(
     closing, pg_store, seeds_qa, smaller_store, monkeypatch
 ):
