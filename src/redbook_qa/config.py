@@ -13,6 +13,16 @@ from redbook_qa.retrieval.retriever import DEFAULT_SENTENCE_WEIGHT
 from redbook_qa.stores.base import SentenceVectors
 from redbook_qa.stores.faiss_index import IndexKind
 from redbook_qa.text.chunking import DEFAULT_MAX_TOKENS, DEFAULT_OVERLAP
+from redbook_qa.text.corpus import MAX_CORPUS_CHARS
+from redbook_qa.text.loaders.limits import (
+    MAX_DOCUMENT_CHARS,
+    MAX_DOCX_PART_BYTES,
+    MAX_HTML_BYTES,
+    MAX_PDF_PAGES,
+    PARSE_MEMORY_MB,
+    PARSE_SECONDS,
+    ReadLimits,
+)
 from redbook_qa.text.tokens import DEFAULT_ENCODING
 
 DEFAULT_K = 5
@@ -74,3 +84,24 @@ class Settings(BaseSettings):
     # seeds questions, 500 tokens gave 8 checked LLM answers (37 % of draft sentences
     # supported), 1200 gave 4 (25 %); `--local-llm` uses LOCAL_LLM_CONTEXT_TOKENS.
     llm_context_tokens: int = Field(default=1_200, ge=24)
+
+    # Bounds on what an untrusted file may cost to read (README, "Reliability").
+    max_pdf_pages: int = Field(default=MAX_PDF_PAGES, ge=1)
+    max_document_chars: int = Field(default=MAX_DOCUMENT_CHARS, ge=1)
+    max_corpus_chars: int = Field(default=MAX_CORPUS_CHARS, ge=1)
+    max_docx_part_bytes: int = Field(default=MAX_DOCX_PART_BYTES, ge=1)
+    max_html_bytes: int = Field(default=MAX_HTML_BYTES, ge=1)
+    parse_memory_mb: int = Field(default=PARSE_MEMORY_MB, ge=16)
+    parse_seconds: float = Field(default=PARSE_SECONDS, gt=0.0)
+
+    @property
+    def read_limits(self) -> ReadLimits:
+        """How far reading one corpus file or upload may go."""
+        return ReadLimits(
+            max_pages=self.max_pdf_pages,
+            max_chars=self.max_document_chars,
+            max_part_bytes=self.max_docx_part_bytes,
+            max_html_bytes=self.max_html_bytes,
+            memory_mb=self.parse_memory_mb,
+            seconds=self.parse_seconds,
+        )

@@ -168,25 +168,31 @@ def test_uploads_are_added_to_the_index_and_reported(session, tmp_path):
     assert "no articles changed" in session.upload([upload])
 
 
-def test_a_bad_upload_is_reported_and_the_good_ones_still_added(session, tmp_path):
+def test_one_bad_file_in_an_upload_adds_none_of_them_and_says_which(session, tmp_path):
     bad = tmp_path / "in" / "photo.png"
     bad.parent.mkdir()
     bad.write_bytes(b"\x89PNG")
     good = write(tmp_path / "in", "fish.txt", "Fish\nSalmon swim upstream to spawn.\n")
+    before = session.qa.store.manifest.documents
     status = session.upload([bad, good])
     assert "✗ photo.png" in status
-    assert "fish.txt: added" in status
+    assert "fish.txt: not added" in status
+    assert "Nothing was added" in status
+    assert not (session.qa.corpus_dir / "fish.txt").exists()
+    assert session.qa.store.manifest.documents == before
 
 
-def test_an_upload_the_index_cannot_take_is_undone_and_the_page_keeps_working(
+def test_an_upload_giving_an_article_id_already_taken_is_refused_whole(
     session, hash_settings, tmp_path
 ):
-    # pets.md beside pets.txt would make the same article twice: the refresh refuses it.
+    # pets.md beside pets.txt would make the same article twice: nothing of it is saved.
     upload = write(tmp_path / "in", "pets.md", "# Pets\n\nDogs bark.\n")
-    status = session.upload([upload])
-    assert "upload was undone" in status
-    assert not (hash_settings.corpus_dir / "pets.md").exists()
-    assert RedbookQA.open(hash_settings).store.manifest.documents  # the next start still works
+    fish = write(tmp_path / "in", "fish.txt", "Fish\nSalmon swim upstream to spawn.\n")
+    status = html.unescape(session.upload([fish, upload]))
+    assert "✗ Nothing was added: pets.md would give the article id 'pets'" in status
+    assert "pets.txt already gives" in status
+    assert sorted(p.name for p in hash_settings.corpus_dir.iterdir()) == ["pets.txt"]
+    assert RedbookQA.open(hash_settings).store.manifest.documents.keys() == {"pets.txt"}
 
 
 def test_a_session_keeps_a_bounded_number_of_turns(session):

@@ -26,7 +26,7 @@ from redbook_qa.serving.render import (
     sources_html,
 )
 from redbook_qa.text.corpus import read_document
-from redbook_qa.text.uploads import ALLOWED_SUFFIXES, read_upload, save_article
+from redbook_qa.text.uploads import ALLOWED_SUFFIXES, Article, read_upload
 
 logger = logging.getLogger(__name__)
 
@@ -57,6 +57,7 @@ class Reply:
     turns: list[Turn]
 
 
+_NOTHING_ADDED = "Nothing was added: fix or leave out the files marked ✗ and upload them again."
 # Turns a visitor's session keeps (for feedback and the sources panel): bounded, so a long
 # chat does not grow the server's memory without end (benchmarks/bench_load.py soak).
 MAX_TURNS = 20
@@ -153,31 +154,26 @@ class ChatSession:
     def upload(self, paths: Sequence[Path | str] | None) -> str:
         """Add uploaded files to the corpus, update the index, and say what changed (Markdown).
 
-        Each file is checked on its own: a bad one is reported and skipped, the others are
-        still added.
+        All or nothing: each file is checked (in a child process, within the settings'
+        limits) and reported, and only if every one passes are they indexed together and
+        moved into the folder (see :meth:`RedbookQA.refresh`); otherwise nothing changes.
         """
-        folder = self.qa.corpus_dir
-        if folder is None:
+        if self.qa.corpus_dir is None:
             return "✗ This page was opened without a corpus folder, so it cannot add articles."
-        lines: list[str] = []
-        before: dict[Path, bytes | None] = {}  # what each saved file replaced, to undo
-        with self._upload_lock:  # one refresh at a time; each sees every file saved before it
-            for path in paths or []:
+        if not paths:
+            return f"Choose {', '.join(ALLOWED_SUFFIXES)} files to add."
+        with self._upload_lock:  # one upload at a time; each sees every file saved before it
+            articles: list[Article] = []
+            refused: list[str] = []
+            for path in paths:
                 try:
-                    article = read_upload(path)
-                    target = Path(folder) / article.name
-                    previous = target.read_bytes() if target.is_file() else None
-                    outcome = save_article(article, folder)
+                    articles.append(read_upload(path, limits=self.qa.settings.read_limits))
                 except (RedbookQAError, OSError) as err:
-                    lines.append(f"✗ {escape_markdown(str(err))}")
-                    continue
-                if outcome != "unchanged":
-                    before.setdefault(target, previous)
-                lines.append(f"✓ {escape_markdown(article.name)}: {outcome}")
-            if not lines:
-                return f"Choose {', '.join(ALLOWED_SUFFIXES)} files to add."
-            lines.append(self._refresh(before) if before else "Index: no articles changed.")
-        return "\n\n".join(lines)
+                    refused.append(f"✗ {escape_markdown(str(err))}")
+            if refused:
+                kept = [f"· {escape_markdown(a.name)}: not added" for a in articles]
+                return "\n\n".join([*refused, *kept, _NOTHING_ADDED])
+            return self._add(articles)
 
     def rate(self, turns: Sequence[Turn], index: int, *, rating: Rating) -> str:
         """Record a thumbs up or down on the answer at ``index`` in the history; say so."""
@@ -212,22 +208,23 @@ class ChatSession:
             [*turns, turn][-MAX_TURNS:],
         )
 
-    def _refresh(self, before: dict[Path, bytes | None]) -> str:
+    def _add(self, articles: Sequence[Article]) -> str:
         try:
-            change = self.qa.refresh()
-        except (RedbookQAError, ValueError) as err:
-            # Put the folder back as it was, so the next start does not trip on the upload.
-            for target, previous in before.items():
-                if previous is None:
-                    target.unlink(missing_ok=True)
-                else:
-                    target.write_bytes(previous)
-            return (
-                f"✗ The index was not updated and the upload was undone: "
-                f"{escape_markdown(str(err))}"
-            )
+            change = self.qa.refresh(adding=articles)
+        except (RedbookQAError, ValueError, OSError) as err:
+            return f"✗ Nothing was added: {escape_markdown(str(err))}"
         logger.info("refreshed the index after an upload: %s", change.describe())
-        return f"Index: {escape_markdown(change.describe())}."
+        lines = []
+        for article in articles:
+            outcome = (
+                "added"
+                if article.name in change.added
+                else "updated"
+                if article.name in change.changed
+                else "unchanged"
+            )
+            lines.append(f"✓ {escape_markdown(article.name)}: {outcome}")
+        return "\n\n".join([*lines, f"Index: {escape_markdown(change.describe())}."])
 
     def _source_text(self, source: str) -> str:
         digest = self.qa.store.manifest.documents.get(source, "")
@@ -235,7 +232,8 @@ class ChatSession:
         if cached is not None and cached[0] == digest:
             return cached[1]
         try:
-            text = read_document(self._corpus_root(), source)  # as load_corpus read it
+            limits = self.qa.settings.read_limits
+            text = read_document(self._corpus_root(), source, limits=limits)  # as indexed
         except (RedbookQAError, OSError, ImportError):
             return ""  # the panel then shows the quote alone
         self._texts[source] = (digest, text)
