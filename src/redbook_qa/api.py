@@ -317,6 +317,7 @@ class RedbookQA:
             alpha=self.settings.alpha,
             aliases=aliases or _aliases_for(store, self.settings),
             sentence_weight=self.settings.sentence_weight,
+            max_question_chars=self.settings.max_question_chars,
         )
         # One assignment swaps store, aliases and retriever together for readers.
         self._state = (store, retriever)

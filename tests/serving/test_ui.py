@@ -13,7 +13,8 @@ from redbook_qa.models import Answer, Citation
 from redbook_qa.serving.auth import parse_auth
 from redbook_qa.serving.chat import MAX_TURNS, ChatSession
 from redbook_qa.serving.feedback import FeedbackLog
-from redbook_qa.serving.ui import build_demo
+from redbook_qa.serving.guard import allowed_names
+from redbook_qa.serving.ui import build_demo, build_server
 
 from conftest import ROOT, write
 
@@ -208,12 +209,64 @@ def test_a_session_keeps_a_bounded_number_of_turns(session):
 def test_thumbs_are_appended_to_the_feedback_file(session):
     reply = session.respond("Do cats sleep a lot?", [])
     index = reply.turns[-1].index
-    assert "saved" in session.rate(reply.turns, index, rating="up")
-    assert "Only answers" in session.rate(reply.turns, 0, rating="down")
+    said, turns = session.rate(reply.turns, index, rating="up")
+    assert "saved" in said
+    assert turns[-1].votes == 1
+    assert "Only answers" in session.rate(turns, 0, rating="down")[0]
     (record,) = session.feedback.read()
     assert record.rating == "up"
     assert record.question == "Do cats sleep a lot?"
     assert record.citations == reply.turns[-1].answer.citations
+
+
+def test_an_answer_takes_a_bounded_number_of_votes(session):
+    reply = session.respond("Do cats sleep a lot?", [])
+    turns, index = reply.turns, reply.turns[-1].index
+    said = []
+    for rating in ["up", "down", "up", "up", "down", "up"]:
+        message, turns = session.rate(turns, index, rating=rating)
+        said.append(message)
+    limit = session.qa.settings.max_votes_per_answer
+    assert len(session.feedback.read()) == limit == 3
+    assert said[limit:] == ["This answer's votes are already recorded; thank you."] * 3
+    assert turns[-1].votes == limit
+
+
+def test_a_long_question_is_cut_before_the_session_or_the_feedback_keeps_it(session):
+    limit = session.qa.settings.max_question_chars
+    reply = session.respond("Do cats sleep a lot? " * 5_000, [])  # 105,000 characters
+    kept = reply.turns[-1].question
+    assert kept.endswith(f"… (cut to {limit:,} characters)")
+    assert len(kept) < limit + 40
+    assert len(reply.history[0]["content"]) < limit + 100
+    session.rate(reply.turns, reply.turns[-1].index, rating="up")
+    (record,) = session.feedback.read()
+    assert len(record.question) < limit + 40
+
+
+def test_the_page_server_checks_hosts_and_keeps_a_bounded_number_of_sessions(session):
+    from fastapi.testclient import TestClient
+    from gradio.routes import App
+
+    demo = build_demo(session)
+    server = build_server(demo, session.qa, hosts=allowed_names())
+    client = TestClient(server, base_url="http://127.0.0.1:7860")
+    assert client.get("/").status_code == 200
+    rebound = client.get("/", headers={"Host": "attacker.example:7860"})
+    assert rebound.status_code == 403
+    preflight = client.options(
+        "/gradio_api/upload",
+        headers={"Origin": "http://evil.example", "Access-Control-Request-Method": "POST"},
+    )
+    assert preflight.status_code == 403
+    assert "access-control-allow-origin" not in preflight.headers
+    (page,) = [route.app for route in server.app.routes if isinstance(route.app, App)]
+    holder = page.state_holder
+    assert holder.capacity == session.qa.settings.max_sessions
+    for n in range(holder.capacity + 50):
+        holder[f"visitor-{n}"]
+    assert len(holder.session_data) == holder.capacity
+    assert "visitor-0" not in holder.session_data, "the oldest session made way"
 
 
 def test_the_page_builds_with_its_components(session):

@@ -10,7 +10,7 @@ import html
 import logging
 import threading
 from collections.abc import Callable, Iterator, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Any, cast
 
@@ -45,6 +45,7 @@ class Turn:
     searched_for: str
     answer: Answer
     index: int  # position of the answer's message in the chat history
+    votes: int = 0  # thumbs recorded on it (at most max_votes_per_answer)
 
 
 @dataclass(frozen=True)
@@ -68,7 +69,9 @@ class ChatSession:
 
     Per-visitor state (the history and the turns) is passed in and handed back, never kept
     here; what is kept is shared by all: the facade, the feedback file, and a cache of source
-    texts for the sources panel.
+    texts for the sources panel. What a visitor can make the server keep is bounded by the
+    facade's settings: a question is cut at ``max_question_chars`` before it is stored, a
+    session keeps :data:`MAX_TURNS` turns, an answer takes ``max_votes_per_answer`` votes.
 
     ``link`` turns a corpus file into a URL the page can open (the Gradio page serves each
     cited PDF this way, so "open p. N" shows the page); without it no links are shown.
@@ -104,6 +107,7 @@ class ChatSession:
         draft grows in the bubble until the checked answer replaces it.
         """
         history, turns = list(history or []), list(turns or [])
+        message = _cut(message, self.qa.settings.max_question_chars)
         question = message.strip()
         earlier = [t.question for t in turns] or [
             _message_text(m) for m in history if m.get("role") == "user"
@@ -175,25 +179,36 @@ class ChatSession:
                 return "\n\n".join([*refused, *kept, _NOTHING_ADDED])
             return self._add(articles)
 
-    def rate(self, turns: Sequence[Turn], index: int, *, rating: Rating) -> str:
-        """Record a thumbs up or down on the answer at ``index`` in the history; say so."""
-        turn = next((t for t in turns if t.index == index), None)
-        if turn is None:
-            return "Only answers can be rated."
+    def rate(self, turns: Sequence[Turn], index: int, *, rating: Rating) -> tuple[str, list[Turn]]:
+        """Record a thumbs up or down on the answer at ``index``; say so, with the new turns.
+
+        An answer takes at most ``max_votes_per_answer`` votes; the turns handed back count
+        this one.
+        """
+        turns = list(turns)
+        position = next((i for i, t in enumerate(turns) if t.index == index), None)
+        if position is None:
+            return "Only answers can be rated.", turns
         if self.feedback is None:
-            return "Feedback is not recorded on this page."
+            return "Feedback is not recorded on this page.", turns
+        turn = turns[position]
+        if turn.votes >= self.qa.settings.max_votes_per_answer:
+            return "This answer's votes are already recorded; thank you.", turns
         answer = turn.answer
-        self.feedback.append(
-            Feedback(
-                question=turn.question,
-                searched_for=turn.searched_for,
-                answer_markdown=answer_to_markdown(answer, question=turn.question),
-                citations=answer.citations,
-                rating=rating,
-                mode=answer.mode,
-            )
+        record = Feedback(
+            question=turn.question,
+            searched_for=turn.searched_for,
+            answer_markdown=answer_to_markdown(answer, question=turn.question),
+            citations=answer.citations,
+            rating=rating,
+            mode=answer.mode,
         )
-        return f"Thanks: your {'👍' if rating == 'up' else '👎'} is saved for the evals."
+        try:
+            self.feedback.append(record)
+        except RedbookQAError as err:
+            return f"Not saved: {escape_markdown(str(err))}", turns
+        turns[position] = replace(turn, votes=turn.votes + 1)
+        return f"Thanks: your {'👍' if rating == 'up' else '👎'} is saved for the evals.", turns
 
     def _final(
         self, turn: Turn, shown: list[Message], turns: list[Turn], *, show_scores: bool
@@ -253,6 +268,13 @@ class ChatSession:
 
     def _corpus_root(self) -> Path:
         return Path(self.qa.corpus_dir or self.qa.settings.corpus_dir)
+
+
+def _cut(message: str, max_chars: int) -> str:
+    # Before anything is stored: the session's turns, the history, the feedback file.
+    if not isinstance(message, str) or len(message) <= max_chars:
+        return message
+    return f"{message[:max_chars]} … (cut to {max_chars:,} characters)"
 
 
 def _mode(value: str | None) -> Mode | None:
