@@ -326,6 +326,16 @@ def test_a_docx_part_declared_past_the_limit_is_refused_before_it_is_inflated(tm
         extract(path, limits=limits)
 
 
+def test_images_in_a_docx_count_toward_its_memory_not_the_xml_part_limit(tmp_path):
+    path = write_docx(tmp_path / "photo.docx", "Harvest", [("Notes", ["Picked in spring."])])
+    with zipfile.ZipFile(path, "a", zipfile.ZIP_DEFLATED) as archive:
+        archive.writestr("word/media/image1.bmp", bytes(17 * 2**20))  # python-docx adds 0.8 MiB
+    limits = ReadLimits(max_part_bytes=1_000_000)
+    assert "Picked in spring." in extract(path, limits=limits).text
+    with pytest.raises(CorpusError, match=r"its parts expand to 18 MB in all, past the 16 MB"):
+        extract(path, limits=limits.model_copy(update={"memory_mb": 16}))
+
+
 def test_a_docx_part_that_lies_about_its_size_is_inflated_a_megabyte_at_a_time(tmp_path):
     path = write_docx_bomb(tmp_path / "lie.docx", expanded_bytes=30_000_000, declared=4_000)
     tracemalloc.start()

@@ -20,10 +20,11 @@ and a page tree of a few kilobytes can claim a million."""
 MAX_DOCUMENT_CHARS = 10_000_000
 """Text one document may yield; extraction stops at the first character past it. The same
 10 million as the largest plain-text article (10 MB), whatever the format expands from."""
-MAX_DOCX_PART_BYTES = 20_000_000
-"""Largest part of a .docx once inflated, by its declared size and by the bytes that really
-come out: python-docx holds each part whole and parses its XML (20 MB of empty paragraphs
-took 47 s and 0.7 GB)."""
+MAX_DOCX_PART_BYTES = 10_000_000
+"""Largest XML part of a .docx once inflated (its body is one), by its declared size and by
+the bytes that really come out: python-docx holds each part whole and parses it, about
+4 s and 40 MB of memory a megabyte of empty paragraphs on this machine (a 1,500-page
+report's body is a few megabytes)."""
 MAX_HTML_BYTES = 10_000_000
 """Largest web page read: its parse holds about 40 times its size (45 MB took 1.9 GB)."""
 PARSE_MEMORY_MB = 1_024

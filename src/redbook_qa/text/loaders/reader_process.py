@@ -144,12 +144,24 @@ class _Forward(logging.Handler):
 def _limit_resources(limits: ReadLimits) -> None:
     import resource  # POSIX: this runs only where os.fork exists
 
-    cpu = math.ceil(limits.seconds) + 1  # a backstop should nobody be left to kill it
-    resource.setrlimit(resource.RLIMIT_CPU, (cpu, cpu + 1))
+    # CPU: SIGXCPU (reported as too slow) a second before SIGKILL; a backstop should nobody
+    # be left to kill the child at its deadline.
+    cpu = math.ceil(limits.seconds) + 1
+    _lower(resource.RLIMIT_CPU, cpu, cpu + 1)
     start = _address_space()
     if start is not None:
-        limit = start + limits.memory_mb * 2**20
-        resource.setrlimit(resource.RLIMIT_AS, (limit, limit))
+        memory = start + limits.memory_mb * 2**20
+        _lower(resource.RLIMIT_AS, memory, memory)
+
+
+def _lower(kind: int, soft: int, hard: int) -> None:
+    # Never above a hard limit already set (a container's, say): setrlimit would refuse.
+    import resource
+
+    _, current = resource.getrlimit(kind)
+    if current != resource.RLIM_INFINITY:
+        soft, hard = min(soft, current), min(hard, current)
+    resource.setrlimit(kind, (soft, hard))
 
 
 def _address_space() -> int | None:
