@@ -12,8 +12,6 @@ from redbook_qa.embedding.base import BUNDLED_MODEL
 from redbook_qa.retrieval.fusion import DEFAULT_ALPHA, DEFAULT_FUSION, FusionMethod
 from redbook_qa.retrieval.query import MAX_QUESTION_CHARS
 from redbook_qa.retrieval.retriever import DEFAULT_SENTENCE_WEIGHT
-from redbook_qa.serving.feedback import MAX_FEEDBACK_BYTES, MAX_VOTES_PER_ANSWER
-from redbook_qa.serving.guard import MAX_REQUEST_BYTES, MAX_UPLOAD_REQUEST_BYTES
 from redbook_qa.stores.base import SentenceVectors
 from redbook_qa.stores.faiss_index import IndexKind
 from redbook_qa.text.chunking import DEFAULT_MAX_TOKENS, DEFAULT_OVERLAP
@@ -31,9 +29,21 @@ from redbook_qa.text.tokens import DEFAULT_ENCODING
 
 DEFAULT_K = 5
 PROJECT_ROOT = Path(__file__).resolve().parents[2]
+
+# What a request may cost the servers (redbook_qa.serving reads these from Settings). They
+# are defined here, not beside the code they bound, because serving sits above this module.
+MAX_REQUEST_BYTES = 1_000_000
+"""Largest request body: a question is at most a few kilobytes, and the page sends its chat
+history with each one (a long conversation is a few hundred kilobytes)."""
+MAX_UPLOAD_REQUEST_BYTES = 200_000_000
+"""Largest body of the page's upload route: a few documents of at most 50 MB each."""
 MAX_SESSIONS = 1_000
 """Visitors whose chat state the page keeps (Gradio's ``state_session_capacity``); the
-oldest is dropped for a new one. Defined here: the page's own module imports Gradio."""
+oldest is dropped for a new one."""
+MAX_VOTES_PER_ANSWER = 3
+"""Votes one answer takes (a change of mind or two); more change nothing."""
+MAX_FEEDBACK_BYTES = 50_000_000
+"""The feedback file stops growing here: some 5,000 votes on typical answers."""
 
 
 def _default_dir(name: str) -> Path:

@@ -2,8 +2,8 @@
 
 What one vote can cost is bounded: a record is at most :data:`MAX_FEEDBACK_RECORD_BYTES`
 (the page also cuts questions at ``max_question_chars``), an answer takes at most
-:data:`MAX_VOTES_PER_ANSWER` votes (counted by the page), and the file stops growing at
-:data:`MAX_FEEDBACK_BYTES`.
+``max_votes_per_answer`` votes (counted by the page), and the file stops growing at
+``max_feedback_bytes`` (``Settings``; defaults in :mod:`redbook_qa.config`).
 """
 
 from __future__ import annotations
@@ -19,6 +19,7 @@ from typing import Literal
 
 from pydantic import BaseModel, ConfigDict, Field
 
+from redbook_qa.config import MAX_FEEDBACK_BYTES
 from redbook_qa.errors import LimitError
 from redbook_qa.models import AnswerMode, Citation
 
@@ -26,12 +27,8 @@ logger = logging.getLogger(__name__)
 
 FEEDBACK_FILE = "feedback.jsonl"
 Rating = Literal["up", "down"]
-MAX_FEEDBACK_BYTES = 50_000_000
-"""The feedback file stops growing here: some 10,000 votes on typical answers."""
 MAX_FEEDBACK_RECORD_BYTES = 64_000
 """Largest record: a 2,000-character question, its rewrite, and an answer of a few quotes."""
-MAX_VOTES_PER_ANSWER = 3
-"""Votes one answer takes (a change of mind or two); more change nothing."""
 
 
 class Feedback(BaseModel):

@@ -22,6 +22,8 @@ from collections.abc import Awaitable, Callable, Iterable, Mapping, MutableMappi
 from typing import Any
 from urllib.parse import urlsplit
 
+from redbook_qa.config import MAX_REQUEST_BYTES
+
 logger = logging.getLogger(__name__)
 
 Scope = MutableMapping[str, Any]
@@ -34,11 +36,6 @@ LOOPBACK_HOSTS = ("127.0.0.1", "localhost", "::1")
 """The names a server answers to unless told more (``--allowed-host``)."""
 ANY_HOST = "*"
 """An allowed name that turns the Host and Origin checks off (behind a proxy that checks)."""
-MAX_REQUEST_BYTES = 1_000_000
-"""Largest request body: a question is at most a few kilobytes, and the page sends its chat
-history with each one (a long conversation is a few hundred kilobytes)."""
-MAX_UPLOAD_REQUEST_BYTES = 200_000_000
-"""Largest body of the page's upload route: a few documents of at most 50 MB each."""
 _WILDCARD_ADDRESSES = ("0.0.0.0", "::", "")
 _SETTING = "REDBOOK_QA_MAX_REQUEST_BYTES"
 _UPLOAD_SETTING = "REDBOOK_QA_MAX_UPLOAD_REQUEST_BYTES"
