@@ -27,6 +27,13 @@ def main() -> None:
         help="ask for this login (default: $REDBOOK_QA_AUTH, else no login)",
     )
     parser.add_argument("--feedback", help="JSON Lines file for 👍/👎 (default: in the index dir)")
+    parser.add_argument(
+        "--allowed-host",
+        action="append",
+        default=[],
+        metavar="NAME",
+        help="a host name clients use besides loopback (repeatable); other Hosts get a 403",
+    )
     args = parser.parse_args()
     try:
         auth = parse_auth(args.auth) if args.auth else None
@@ -35,7 +42,13 @@ def main() -> None:
     logging.basicConfig(level=logging.INFO, format="%(levelname)s %(name)s: %(message)s")
     for noisy in ("bm25s", "httpx"):  # one line per index build / per HTTP request
         logging.getLogger(noisy).setLevel(logging.WARNING)
-    launch(host=args.host, port=args.port, auth=auth, feedback_path=args.feedback)
+    launch(
+        host=args.host,
+        port=args.port,
+        auth=auth,
+        feedback_path=args.feedback,
+        allowed_hosts=args.allowed_host,
+    )
 
 
 if __name__ == "__main__":

@@ -10,7 +10,8 @@ What the product does with each kind of document (documented in ``load_corpus``)
 - empty or whitespace-only files, hidden files, symlinks leaving the folder: skipped;
 - binary, non-UTF-8 (Latin-1, UTF-16) and over-10-MB files: refused with a ``CorpusError``
   naming the file and saying what to do (the index in use stays as it was);
-- two files that would share an article id (``a.txt``, ``a.md``): refused, naming both;
+- two files that would share an article id (``a.txt``, ``a.md``): the older one is served
+  and the other skipped, with a warning naming both;
 - duplicated text under two names: both indexed, and an answer never quotes the same
   sentence twice;
 - renamed or deleted files: the next build or ``refresh()`` drops the old name everywhere.
@@ -18,6 +19,7 @@ What the product does with each kind of document (documented in ``load_corpus``)
 
 from __future__ import annotations
 
+import os
 import time
 import tracemalloc
 import unicodedata
@@ -314,11 +316,19 @@ def test_duplicated_articles_are_both_indexed_and_never_quoted_twice(seeds_qa):
         assert len(quotes) == len(set(quotes)), quotes
 
 
-def test_two_files_with_the_same_article_id_are_refused_naming_both(hash_settings):
-    write(hash_settings.corpus_dir, "news.txt", "News\nPlain text.\n")
-    write(hash_settings.corpus_dir, "news.md", "# News\nMarkdown text.\n")
-    with pytest.raises(CorpusError, match=r"news\.md and news\.txt .* 'news'.*rename"):
-        _open(hash_settings)
+def test_two_files_with_the_same_article_id_open_with_a_warning_serving_the_first(
+    hash_settings, caplog
+):
+    first = write(hash_settings.corpus_dir, "news.txt", "News\nPlain text.\n")
+    later = write(hash_settings.corpus_dir, "news.md", "# News\nMarkdown text.\n")
+    os.utime(first, ns=(1_000_000_000, 1_000_000_000))
+    os.utime(later, ns=(2_000_000_000, 2_000_000_000))  # added later, as an upload would be
+    qa = _open(hash_settings)
+    assert qa.store.manifest.documents.keys() == {"news.txt"}
+    assert "news.txt and news.md both give the article id 'news'" in caplog.text
+    assert "serving news.txt, which was there first, and skipping news.md" in caplog.text
+    os.utime(first, ns=(3_000_000_000, 3_000_000_000))  # now the .md is the older one
+    assert [d.source for d in load_corpus(hash_settings.corpus_dir)] == ["news.md"]
 
 
 def test_renamed_and_deleted_files_leave_no_trace_in_the_next_build(hash_settings):

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import logging
 import threading
-from collections.abc import Iterator, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from pathlib import Path
 from typing import Literal
 
@@ -27,9 +27,11 @@ from redbook_qa.stores.building import fingerprint
 from redbook_qa.stores.folder import load_store, save_store, write_lock
 from redbook_qa.stores.location import Folder, IndexHome, InMemory, home_for
 from redbook_qa.stores.protocol import VectorStore
-from redbook_qa.text.corpus import load_corpus
+from redbook_qa.text.corpus import check_corpus_size, load_corpus
 from redbook_qa.text.names import DEFAULT_ALIASES, AliasTable, load_aliases
+from redbook_qa.text.staging import Staging, overlay, recover
 from redbook_qa.text.tokens import TiktokenCounter
+from redbook_qa.text.uploads import Article
 
 logger = logging.getLogger(__name__)
 
@@ -115,10 +117,12 @@ class RedbookQA:
         citations of a PDF carry the page they were printed on.
 
         With ``index_dir``, a saved index is reused when it matches the corpus and settings,
-        and otherwise rebuilt (re-embedding only changed chunks) and saved atomically.
+        and otherwise rebuilt (re-embedding only changed chunks) and saved atomically. An
+        upload a crash interrupted is finished or undone first (:mod:`redbook_qa.text.staging`).
         """
         settings = settings or Settings()
-        documents = load_corpus(path)
+        recover(path)
+        documents = _read_corpus(Path(path), settings)
         qa = cls.from_documents(
             documents, index_dir=index_dir, settings=settings, embedder=embedder
         )
@@ -172,34 +176,60 @@ class RedbookQA:
         """Name variants used to expand questions."""
         return self.retriever.aliases
 
-    def refresh(self) -> CorpusChange:
+    def refresh(self, *, adding: Sequence[Article] = ()) -> CorpusChange:
         """Re-read the corpus folder and bring the index up to date.
 
         Only chunks whose text changed are embedded again; the new index is saved where it
         lives before it is used. Questions asked meanwhile are answered from the previous one.
 
+        ``adding`` (uploads, see :func:`redbook_qa.text.uploads.read_upload`) are staged,
+        the folder as it will be is indexed and saved, and only then are they moved into it,
+        all of them or none (:mod:`redbook_qa.text.staging`): a refusal or a crash at any
+        point leaves the folder whole.
+
         Raises:
             ValueError: This instance was not made by :meth:`from_dir`.
-            CorpusError: A file in the folder cannot be read (the current index stays).
+            CorpusError: A file in the folder cannot be read, an upload would give an
+                article id another file gives, or the corpus would grow past
+                ``max_corpus_chars`` (the current index and folder stay as they were).
         """
         if self.corpus_dir is None:
             raise ValueError("refresh() needs a corpus folder: open it with RedbookQA.from_dir")
+        corpus = self.corpus_dir
         with self._refresh_lock:
-            documents = load_corpus(self.corpus_dir)
-            old, new = self.store.manifest.documents, fingerprint(documents)
-            change = CorpusChange(
-                added=tuple(s for s in new if s not in old),
-                changed=tuple(s for s in new if s in old and old[s] != new[s]),
-                removed=tuple(s for s in old if s not in new),
+            recover(corpus)
+            if not adding:
+                return self._update(_read_corpus(corpus, self.settings))
+            with Staging(corpus) as staging:
+                staged = [
+                    a.document for a in adding if staging.add(a.name, a.content) != "unchanged"
+                ]
+                documents = overlay(_read_corpus(corpus, self.settings), staged)
+                where = f"{corpus} with this upload"
+                check_corpus_size(documents, self.settings.max_corpus_chars, where=where)
+                return self._update(documents, commit=staging.commit)
+
+    def _update(
+        self, documents: Sequence[Document], *, commit: Callable[[], None] | None = None
+    ) -> CorpusChange:
+        # Index (and save) the corpus as it will be, commit the uploads, then serve it.
+        old, new = self.store.manifest.documents, fingerprint(documents)
+        change = CorpusChange(
+            added=tuple(s for s in new if s not in old),
+            changed=tuple(s for s in new if s in old and old[s] != new[s]),
+            removed=tuple(s for s in old if s not in new),
+        )
+        store = None
+        if change:
+            counter = TiktokenCounter(self.settings.encoding)
+            store = self._home.open(
+                documents, self.embedder, _spec(self.settings), counter, previous=self.store
             )
-            if change:
-                counter = TiktokenCounter(self.settings.encoding)
-                spec = _spec(self.settings)
-                self._install(
-                    self._home.open(documents, self.embedder, spec, counter, previous=self.store),
-                    None,
-                )
-            return change.model_copy(update={"n_chunks": self.store.manifest.n_chunks})
+        if commit is not None:
+            commit()
+        if store is not None:
+            self._install(store, None)
+        return change.model_copy(update={"n_chunks": self.store.manifest.n_chunks})
 
     def save(self, directory: Path | str) -> Path:
         """Save the index as a folder, atomically; return the folder of the generation written.
@@ -287,6 +317,7 @@ class RedbookQA:
             alpha=self.settings.alpha,
             aliases=aliases or _aliases_for(store, self.settings),
             sentence_weight=self.settings.sentence_weight,
+            max_question_chars=self.settings.max_question_chars,
         )
         # One assignment swaps store, aliases and retriever together for readers.
         self._state = (store, retriever)
@@ -303,6 +334,10 @@ class RedbookQA:
                 "(any OpenAI-compatible /v1 URL) or run `make run-local-llm`"
             )
         raise ValueError(f"unknown answer mode {mode!r}; use 'extractive' or 'llm'")
+
+
+def _read_corpus(folder: Path, settings: Settings) -> list[Document]:
+    return load_corpus(folder, limits=settings.read_limits, max_chars=settings.max_corpus_chars)
 
 
 def _spec(settings: Settings) -> BuildSpec:

@@ -3,20 +3,47 @@
 from __future__ import annotations
 
 from pathlib import Path
+from typing import Annotated
 
-from pydantic import AliasChoices, Field
-from pydantic_settings import BaseSettings, SettingsConfigDict
+from pydantic import AliasChoices, Field, field_validator
+from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
 
 from redbook_qa.embedding.base import BUNDLED_MODEL
 from redbook_qa.retrieval.fusion import DEFAULT_ALPHA, DEFAULT_FUSION, FusionMethod
+from redbook_qa.retrieval.query import MAX_QUESTION_CHARS
 from redbook_qa.retrieval.retriever import DEFAULT_SENTENCE_WEIGHT
 from redbook_qa.stores.base import SentenceVectors
 from redbook_qa.stores.faiss_index import IndexKind
 from redbook_qa.text.chunking import DEFAULT_MAX_TOKENS, DEFAULT_OVERLAP
+from redbook_qa.text.corpus import MAX_CORPUS_CHARS
+from redbook_qa.text.loaders.limits import (
+    MAX_DOCUMENT_CHARS,
+    MAX_DOCX_PART_BYTES,
+    MAX_HTML_BYTES,
+    MAX_PDF_PAGES,
+    PARSE_MEMORY_MB,
+    PARSE_SECONDS,
+    ReadLimits,
+)
 from redbook_qa.text.tokens import DEFAULT_ENCODING
 
 DEFAULT_K = 5
 PROJECT_ROOT = Path(__file__).resolve().parents[2]
+
+# What a request may cost the servers (redbook_qa.serving reads these from Settings). They
+# are defined here, not beside the code they bound, because serving sits above this module.
+MAX_REQUEST_BYTES = 1_000_000
+"""Largest request body: a question is at most a few kilobytes, and the page sends its chat
+history with each one (a long conversation is a few hundred kilobytes)."""
+MAX_UPLOAD_REQUEST_BYTES = 200_000_000
+"""Largest body of the page's upload route: a few documents of at most 50 MB each."""
+MAX_SESSIONS = 1_000
+"""Visitors whose chat state the page keeps (Gradio's ``state_session_capacity``); the
+oldest is dropped for a new one."""
+MAX_VOTES_PER_ANSWER = 3
+"""Votes one answer takes (a change of mind or two); more change nothing."""
+MAX_FEEDBACK_BYTES = 50_000_000
+"""The feedback file stops growing here: some 5,000 votes on typical answers."""
 
 
 def _default_dir(name: str) -> Path:
@@ -74,3 +101,41 @@ class Settings(BaseSettings):
     # seeds questions, 500 tokens gave 8 checked LLM answers (37 % of draft sentences
     # supported), 1200 gave 4 (25 %); `--local-llm` uses LOCAL_LLM_CONTEXT_TOKENS.
     llm_context_tokens: int = Field(default=1_200, ge=24)
+
+    # Bounds on what untrusted files and requests may cost (README, "Reliability").
+    max_pdf_pages: int = Field(default=MAX_PDF_PAGES, ge=1)
+    max_document_chars: int = Field(default=MAX_DOCUMENT_CHARS, ge=1)
+    max_corpus_chars: int = Field(default=MAX_CORPUS_CHARS, ge=1)
+    max_docx_part_bytes: int = Field(default=MAX_DOCX_PART_BYTES, ge=1)
+    max_html_bytes: int = Field(default=MAX_HTML_BYTES, ge=1)
+    parse_memory_mb: int = Field(default=PARSE_MEMORY_MB, ge=16)
+    parse_seconds: float = Field(default=PARSE_SECONDS, gt=0.0)
+    max_question_chars: int = Field(default=MAX_QUESTION_CHARS, ge=1)
+    max_request_bytes: int = Field(default=MAX_REQUEST_BYTES, ge=1_024)
+    max_upload_request_bytes: int = Field(default=MAX_UPLOAD_REQUEST_BYTES, ge=1_024)
+    # Names the servers answer to besides loopback (comma-separated in the environment);
+    # "*" turns the Host and Origin checks off (see redbook_qa.serving.guard).
+    allowed_hosts: Annotated[tuple[str, ...], NoDecode] = ()
+    max_sessions: int = Field(default=MAX_SESSIONS, ge=1)
+    max_votes_per_answer: int = Field(default=MAX_VOTES_PER_ANSWER, ge=0)
+    max_feedback_bytes: int = Field(default=MAX_FEEDBACK_BYTES, ge=0)
+
+    @field_validator("allowed_hosts", mode="before")
+    @classmethod
+    def _split_hosts(cls, value: object) -> object:
+        # REDBOOK_QA_ALLOWED_HOSTS=qa.example.com,10.0.0.5
+        if isinstance(value, str):
+            return tuple(name.strip() for name in value.split(",") if name.strip())
+        return value
+
+    @property
+    def read_limits(self) -> ReadLimits:
+        """How far reading one corpus file or upload may go."""
+        return ReadLimits(
+            max_pages=self.max_pdf_pages,
+            max_chars=self.max_document_chars,
+            max_part_bytes=self.max_docx_part_bytes,
+            max_html_bytes=self.max_html_bytes,
+            memory_mb=self.parse_memory_mb,
+            seconds=self.parse_seconds,
+        )

@@ -10,6 +10,7 @@ Hierarchy::
     ├── IndexCorruptError               an index file exists but cannot be read back
     ├── IndexLockedError                another process is writing the same index
     ├── ContextBudgetError (ValueError) the token budget cannot hold even one passage
+    ├── LimitError (ValueError)         a request or record goes past a limit in Settings
     ├── ClusterError (ConnectionError)  a Ray cluster cannot be reached, started or used
     ├── StoreUnavailableError (ConnectionError)
     │                                   PostgreSQL cannot be reached, or its server failed
@@ -51,6 +52,10 @@ class IndexLockedError(RedbookQAError):
 
 class ContextBudgetError(RedbookQAError, ValueError):
     """The context token budget is too small to hold a single passage."""
+
+
+class LimitError(RedbookQAError, ValueError):
+    """A request, or a record it would store, goes past one of the limits in ``Settings``."""
 
 
 class ClusterError(RedbookQAError, ConnectionError):

@@ -5,6 +5,7 @@ import threading
 
 import pytest
 
+from redbook_qa.errors import LimitError
 from redbook_qa.models import Citation
 from redbook_qa.serving.feedback import Feedback, FeedbackLog
 
@@ -56,3 +57,22 @@ def test_concurrent_appends_never_interleave(tmp_path):
     records = log.read()
     assert len(records) == 20
     assert all(r.question == long_question for r in records)
+
+
+def test_a_record_over_the_size_limit_is_refused_and_nothing_written(tmp_path):
+    log = FeedbackLog(tmp_path / "feedback.jsonl")
+    with pytest.raises(LimitError, match=r"too long to keep as feedback \([\d,]+ bytes, at most"):
+        log.append(_feedback(question="why " * 20_000))
+    assert log.read() == []
+
+
+def test_the_file_stops_growing_at_its_limit_and_says_what_to_do(tmp_path):
+    record = _feedback()
+    size = len(record.model_dump_json()) + 1
+    log = FeedbackLog(tmp_path / "feedback.jsonl", max_bytes=3 * size + size // 2)
+    for _ in range(3):
+        log.append(record)
+    with pytest.raises(LimitError, match=r"reached its [\d,]+-byte limit; move it away"):
+        log.append(record)
+    assert len(log.read()) == 3
+    assert log.path.stat().st_size == 3 * size

@@ -5,7 +5,8 @@ import pytest
 fastapi = pytest.importorskip("fastapi", reason="the HTTP API needs the app extra (FastAPI)")
 from fastapi.testclient import TestClient  # noqa: E402
 
-from redbook_qa.serving.http_api import build_app  # noqa: E402
+from redbook_qa.serving.guard import allowed_names  # noqa: E402
+from redbook_qa.serving.http_api import build_app, build_server  # noqa: E402
 
 
 @pytest.fixture(scope="module")
@@ -84,3 +85,45 @@ def test_with_auth_every_endpoint_wants_the_login(seeds_qa):
     answer = client.post("/ask", json={"question": "Who makes Labubu?"}, auth=("alice", "s3cret"))
     assert answer.status_code == 200
     assert answer.json()["citations"]
+
+
+def test_a_question_over_the_limit_is_refused_saying_so(client, seeds_qa):
+    limit = seeds_qa.settings.max_question_chars
+    response = client.post("/ask", json={"question": "why " * limit})
+    assert response.status_code == 422
+    assert f"over the {limit:,} this server reads" in response.json()["detail"]
+    assert "REDBOOK_QA_MAX_QUESTION_CHARS" in response.json()["detail"]
+
+
+@pytest.fixture(scope="module")
+def served(seeds_qa):
+    """The API as `redbook-qa api` serves it: behind its front door, with a login."""
+    server = build_server(seeds_qa, auth=("alice", "s3cret"), hosts=allowed_names())
+    return TestClient(server, base_url="http://127.0.0.1:8000")
+
+
+def test_a_rebound_host_gets_a_403_and_nothing_else(served):
+    response = served.get("/health", headers={"Host": "attacker.example:8000"})
+    assert response.status_code == 403
+    assert "attacker.example" in response.json()["detail"]
+    assert served.get("/health", auth=("alice", "s3cret")).status_code == 200
+
+
+def test_another_sites_page_cannot_call_the_api_and_gets_no_cors_header(served):
+    response = served.post(
+        "/ask",
+        json={"question": "Who makes Labubu?"},
+        headers={"Origin": "http://evil.example"},
+        auth=("alice", "s3cret"),
+    )
+    assert response.status_code == 403
+    assert "access-control-allow-origin" not in response.headers
+
+
+def test_a_body_over_the_limit_is_refused_before_the_login_is_checked(served, seeds_qa):
+    limit = seeds_qa.settings.max_request_bytes
+    body = b'{"question": "' + b"a" * limit + b'"}'
+    response = served.post("/ask", content=body, headers={"Content-Type": "application/json"})
+    assert response.status_code == 413, "not 401: the body was refused first"
+    assert "REDBOOK_QA_MAX_REQUEST_BYTES" in response.json()["detail"]
+    assert served.post("/ask", json={"question": "hi"}).status_code == 401

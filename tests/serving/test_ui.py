@@ -13,7 +13,8 @@ from redbook_qa.models import Answer, Citation
 from redbook_qa.serving.auth import parse_auth
 from redbook_qa.serving.chat import MAX_TURNS, ChatSession
 from redbook_qa.serving.feedback import FeedbackLog
-from redbook_qa.serving.ui import build_demo
+from redbook_qa.serving.guard import allowed_names
+from redbook_qa.serving.ui import build_demo, build_server
 
 from conftest import ROOT, write
 
@@ -168,25 +169,31 @@ def test_uploads_are_added_to_the_index_and_reported(session, tmp_path):
     assert "no articles changed" in session.upload([upload])
 
 
-def test_a_bad_upload_is_reported_and_the_good_ones_still_added(session, tmp_path):
+def test_one_bad_file_in_an_upload_adds_none_of_them_and_says_which(session, tmp_path):
     bad = tmp_path / "in" / "photo.png"
     bad.parent.mkdir()
     bad.write_bytes(b"\x89PNG")
     good = write(tmp_path / "in", "fish.txt", "Fish\nSalmon swim upstream to spawn.\n")
+    before = session.qa.store.manifest.documents
     status = session.upload([bad, good])
     assert "✗ photo.png" in status
-    assert "fish.txt: added" in status
+    assert "fish.txt: not added" in status
+    assert "Nothing was added" in status
+    assert not (session.qa.corpus_dir / "fish.txt").exists()
+    assert session.qa.store.manifest.documents == before
 
 
-def test_an_upload_the_index_cannot_take_is_undone_and_the_page_keeps_working(
+def test_an_upload_giving_an_article_id_already_taken_is_refused_whole(
     session, hash_settings, tmp_path
 ):
-    # pets.md beside pets.txt would make the same article twice: the refresh refuses it.
+    # pets.md beside pets.txt would make the same article twice: nothing of it is saved.
     upload = write(tmp_path / "in", "pets.md", "# Pets\n\nDogs bark.\n")
-    status = session.upload([upload])
-    assert "upload was undone" in status
-    assert not (hash_settings.corpus_dir / "pets.md").exists()
-    assert RedbookQA.open(hash_settings).store.manifest.documents  # the next start still works
+    fish = write(tmp_path / "in", "fish.txt", "Fish\nSalmon swim upstream to spawn.\n")
+    status = html.unescape(session.upload([fish, upload]))
+    assert "✗ Nothing was added: pets.md would give the article id 'pets'" in status
+    assert "pets.txt already gives" in status
+    assert sorted(p.name for p in hash_settings.corpus_dir.iterdir()) == ["pets.txt"]
+    assert RedbookQA.open(hash_settings).store.manifest.documents.keys() == {"pets.txt"}
 
 
 def test_a_session_keeps_a_bounded_number_of_turns(session):
@@ -202,12 +209,64 @@ def test_a_session_keeps_a_bounded_number_of_turns(session):
 def test_thumbs_are_appended_to_the_feedback_file(session):
     reply = session.respond("Do cats sleep a lot?", [])
     index = reply.turns[-1].index
-    assert "saved" in session.rate(reply.turns, index, rating="up")
-    assert "Only answers" in session.rate(reply.turns, 0, rating="down")
+    said, turns = session.rate(reply.turns, index, rating="up")
+    assert "saved" in said
+    assert turns[-1].votes == 1
+    assert "Only answers" in session.rate(turns, 0, rating="down")[0]
     (record,) = session.feedback.read()
     assert record.rating == "up"
     assert record.question == "Do cats sleep a lot?"
     assert record.citations == reply.turns[-1].answer.citations
+
+
+def test_an_answer_takes_a_bounded_number_of_votes(session):
+    reply = session.respond("Do cats sleep a lot?", [])
+    turns, index = reply.turns, reply.turns[-1].index
+    said = []
+    for rating in ["up", "down", "up", "up", "down", "up"]:
+        message, turns = session.rate(turns, index, rating=rating)
+        said.append(message)
+    limit = session.qa.settings.max_votes_per_answer
+    assert len(session.feedback.read()) == limit == 3
+    assert said[limit:] == ["This answer's votes are already recorded; thank you."] * 3
+    assert turns[-1].votes == limit
+
+
+def test_a_long_question_is_cut_before_the_session_or_the_feedback_keeps_it(session):
+    limit = session.qa.settings.max_question_chars
+    reply = session.respond("Do cats sleep a lot? " * 5_000, [])  # 105,000 characters
+    kept = reply.turns[-1].question
+    assert kept.endswith(f"… (cut to {limit:,} characters)")
+    assert len(kept) < limit + 40
+    assert len(reply.history[0]["content"]) < limit + 100
+    session.rate(reply.turns, reply.turns[-1].index, rating="up")
+    (record,) = session.feedback.read()
+    assert len(record.question) < limit + 40
+
+
+def test_the_page_server_checks_hosts_and_keeps_a_bounded_number_of_sessions(session):
+    from fastapi.testclient import TestClient
+    from gradio.routes import App
+
+    demo = build_demo(session)
+    server = build_server(demo, session.qa, hosts=allowed_names())
+    client = TestClient(server, base_url="http://127.0.0.1:7860")
+    assert client.get("/").status_code == 200
+    rebound = client.get("/", headers={"Host": "attacker.example:7860"})
+    assert rebound.status_code == 403
+    preflight = client.options(
+        "/gradio_api/upload",
+        headers={"Origin": "http://evil.example", "Access-Control-Request-Method": "POST"},
+    )
+    assert preflight.status_code == 403
+    assert "access-control-allow-origin" not in preflight.headers
+    (page,) = [route.app for route in server.app.routes if isinstance(route.app, App)]
+    holder = page.state_holder
+    assert holder.capacity == session.qa.settings.max_sessions
+    for n in range(holder.capacity + 50):
+        holder[f"visitor-{n}"]
+    assert len(holder.session_data) == holder.capacity
+    assert "visitor-0" not in holder.session_data, "the oldest session made way"
 
 
 def test_the_page_builds_with_its_components(session):

@@ -69,3 +69,13 @@ def test_beir_jsonl_records_become_documents(tmp_path):
     path.write_text('{"title": "no id"}\n', encoding="utf-8")
     with pytest.raises(CorpusError, match=r"corpus\.jsonl:1"):
         load_jsonl(path)
+
+
+def test_a_folder_holding_more_text_than_its_limit_stops_at_the_file_that_passes_it(tmp_path):
+    for name in ("a", "b", "c"):
+        write(tmp_path, f"{name}.txt", f"{name.upper()}\n" + "word " * 100)
+    assert len(load_corpus(tmp_path, max_chars=2_000)) == 3
+    with pytest.raises(
+        CorpusError, match=r"\(reached at b\.txt\) hold more than 1,000 characters in all"
+    ):
+        load_corpus(tmp_path, max_chars=1_000)

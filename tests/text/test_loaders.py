@@ -5,20 +5,25 @@ from __future__ import annotations
 import logging
 import subprocess
 import sys
+import tracemalloc
 import zipfile
+from pathlib import Path
 
 import pytest
 
 from redbook_qa.errors import CorpusError
 from redbook_qa.text.chunking import chunk_document
 from redbook_qa.text.corpus import load_corpus, read_document
-from redbook_qa.text.loaders import SUFFIXES, extract, loader_for
+from redbook_qa.text.loaders import SUFFIXES, ReadLimits, extract, loader_for
+from redbook_qa.text.loaders.choice import extract_here
 from redbook_qa.text.loaders.layout import (
     body_size,
     paragraphs,
     recurring_lines,
     strip_recurring,
 )
+from redbook_qa.text.loaders.web import HtmlLoader
+from redbook_qa.text.loaders.word import DocxLoader
 from redbook_qa.text.pages import page_at
 from redbook_qa.text.sections import detect_sections
 from redbook_qa.text.tokens import WhitespaceCounter
@@ -28,8 +33,11 @@ from documents import (
     quality,
     seed_article,
     write_docx,
+    write_docx_bomb,
     write_encrypted_pdf,
+    write_flate_bomb_pdf,
     write_image_pdf,
+    write_page_tree_pdf,
     write_pdf,
 )
 
@@ -263,12 +271,14 @@ def test_without_larger_fonts_short_unpunctuated_lines_are_the_headings():
 
 
 def test_a_missing_docs_extra_names_the_install(tmp_path, monkeypatch):
+    # In this process: the reader process has its own modules (tests/text/test_isolation.py
+    # shows an ImportError raised there comes back as one).
     path = write_pdf(tmp_path / "a.pdf", [("T", [("T", ["Words."])])])
     monkeypatch.setitem(sys.modules, "pypdfium2", None)  # import fails as if not installed
     with pytest.raises(
         ImportError, match=r'reading PDF files needs .*pip install "redbook_qa\[docs\]"'
     ):
-        extract(path)
+        extract_here(path)
 
 
 def test_importing_the_loaders_imports_no_format_library():
@@ -278,3 +288,82 @@ def test_importing_the_loaders_imports_no_format_library():
     )
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
     assert out.stdout.strip() == "[]"
+
+
+# Files small on disk and huge once read (issue #24): each limit holds before the work.
+
+
+def test_a_page_tree_claiming_a_million_pages_is_refused_before_a_page_is_read(tmp_path):
+    path = write_page_tree_pdf(tmp_path / "tree.pdf", levels=6)
+    assert path.stat().st_size < 2_000
+    with pytest.raises(CorpusError, match=r"tree\.pdf has 1,000,000 pages, more than the 2,000"):
+        extract(path)
+
+
+def test_text_past_the_document_limit_stops_the_pdf_at_the_first_page_over(tmp_path):
+    path = write_page_tree_pdf(tmp_path / "tree.pdf", levels=2)  # 100 pages of 12 lines
+    assert len(extract(path).text) > 40_000
+    with pytest.raises(CorpusError, match=r"more than 5,000 characters .*up to page 10 of 100"):
+        extract(path, limits=ReadLimits(max_chars=5_000))
+
+
+def test_a_pdf_whose_page_expands_past_the_memory_limit_is_refused_saying_so(tmp_path):
+    path = write_flate_bomb_pdf(tmp_path / "bomb.pdf", expanded_bytes=10_000_000)
+    assert path.stat().st_size < 30_000
+    with pytest.raises(CorpusError, match=r"bomb\.pdf: this PDF expands past 64 MB while it is"):
+        extract(path, limits=ReadLimits(memory_mb=64))
+
+
+def test_a_docx_part_declared_past_the_limit_is_refused_before_it_is_inflated(tmp_path):
+    path = write_docx_bomb(tmp_path / "bomb.docx", expanded_bytes=3_000_000)
+    assert path.stat().st_size < 50_000  # python-docx's own template is most of it
+    limits = ReadLimits(max_part_bytes=1_000_000)
+    with pytest.raises(CorpusError, match=r"word/document\.xml expands to 3\.0 MB, over the 1 MB"):
+        extract(path, limits=limits)
+
+
+def test_images_in_a_docx_count_toward_its_memory_not_the_xml_part_limit(tmp_path):
+    path = write_docx(tmp_path / "photo.docx", "Harvest", [("Notes", ["Picked in spring."])])
+    with zipfile.ZipFile(path, "a", zipfile.ZIP_DEFLATED) as archive:
+        archive.writestr("word/media/image1.bmp", bytes(17 * 2**20))  # python-docx adds 0.8 MiB
+    limits = ReadLimits(max_part_bytes=1_000_000)
+    assert "Picked in spring." in extract(path, limits=limits).text
+    with pytest.raises(CorpusError, match=r"its parts expand to 18 MB in all, past the 16 MB"):
+        extract(path, limits=limits.model_copy(update={"memory_mb": 16}))
+
+
+def test_a_docx_part_that_lies_about_its_size_is_inflated_a_megabyte_at_a_time(tmp_path):
+    path = write_docx_bomb(tmp_path / "lie.docx", expanded_bytes=30_000_000, declared=4_000)
+    tracemalloc.start()
+    try:
+        with pytest.raises(CorpusError, match=r"word/document\.xml does not inflate to what it"):
+            DocxLoader().load(path, shown="lie.docx", limits=ReadLimits())  # in this process
+        _, peak = tracemalloc.get_traced_memory()
+    finally:
+        tracemalloc.stop()
+    assert peak < 8_000_000, f"{peak:,} bytes at the peak: the part was inflated whole"
+
+
+def test_a_docx_past_the_text_limit_stops_at_the_first_paragraph_over(tmp_path):
+    body = [f"Paragraph {n} says the harvest was good this year." for n in range(200)]
+    path = write_docx(tmp_path / "long.docx", "Harvest", [("Notes", body)])
+    with pytest.raises(CorpusError, match=r"more than 2,000 characters .*up to paragraph \d+"):
+        extract(path, limits=ReadLimits(max_chars=2_000))
+
+
+def test_a_web_page_over_the_size_limit_is_refused_before_it_is_read(tmp_path, monkeypatch):
+    page = tmp_path / "big.html"
+    page.write_bytes(b"<html><body>" + b"<p>Filler text.</p>" * 60_000 + b"</body></html>")
+    limits = ReadLimits(max_html_bytes=1_000_000)
+    with pytest.raises(CorpusError, match=r"big\.html is 1\.1 MB, over the 1 MB limit for a web"):
+        extract(page, limits=limits)
+    monkeypatch.setattr(Path, "open", None)  # reading it now would fail: it is not read
+    with pytest.raises(CorpusError, match="over the 1 MB limit"):
+        HtmlLoader().load(page, shown="big.html", limits=limits)
+
+
+def test_plain_text_past_the_document_limit_is_refused(tmp_path):
+    path = tmp_path / "long.txt"
+    path.write_text("Long\n" + "word " * 1_000, encoding="utf-8")
+    with pytest.raises(CorpusError, match=r"long\.txt holds more than 1,000 characters"):
+        extract(path, limits=ReadLimits(max_chars=1_000))

@@ -20,6 +20,8 @@ from redbook_qa.text.screening import without_instructions
 from redbook_qa.text.terms import analyze
 
 MAX_QUESTION_CHARS = 2_000
+"""A question is cut here: the page, the HTTP API and the command line alike (a question
+is a sentence or two; a longer one is a pasted article, and each character costs time)."""
 # A name in a question: a capitalised word after its first, a number, or a run of CJK.
 _NAME = re.compile(r"(?<!^)(?<![.!?]\s)\b[A-Z][\w'’-]*|\b\d[\d,.]*\b|[" + CJK_CHARS + "]+")
 _INVISIBLE = frozenset({"Cc", "Cs", "Zl", "Zp"})
@@ -43,8 +45,8 @@ class Query:
     names: frozenset[str]
 
 
-def clean_question(question: str) -> str:
-    """Return ``question`` cleaned: control characters out, whitespace folded, length capped.
+def clean_question(question: str, *, max_chars: int = MAX_QUESTION_CHARS) -> str:
+    """Return ``question`` cleaned: control characters out, whitespace folded, cut at ``max_chars``.
 
     Sentences that are instructions to a model ("Ignore previous instructions.") are dropped
     when something else remains.
@@ -56,13 +58,19 @@ def clean_question(question: str) -> str:
     if not isinstance(question, str):
         raise TypeError(f"question must be a string, got {type(question).__name__}")
     cleaned = "".join(" " if unicodedata.category(ch) in _INVISIBLE else ch for ch in question)
-    cleaned = " ".join(cleaned.split())[:MAX_QUESTION_CHARS]
+    cleaned = " ".join(cleaned.split())[:max_chars]
     if not any(ch.isalnum() for ch in cleaned):
         raise ValueError("the question is empty; type a question about the articles")
     return without_instructions(cleaned)
 
 
-def make_query(question: str, aliases: AliasTable, *, corpus_is_cjk: bool) -> Query:
+def make_query(
+    question: str,
+    aliases: AliasTable,
+    *,
+    corpus_is_cjk: bool,
+    max_chars: int = MAX_QUESTION_CHARS,
+) -> Query:
     """Derive the :class:`Query` of a question (cleaning it first).
 
     Args:
@@ -70,8 +78,9 @@ def make_query(question: str, aliases: AliasTable, *, corpus_is_cjk: bool) -> Qu
         aliases: Name variants that expand it.
         corpus_is_cjk: Whether the articles are mostly Chinese; a Chinese question over
             articles that are not is searched in English.
+        max_chars: Where a long question is cut.
     """
-    cleaned = clean_question(question)
+    cleaned = clean_question(question, max_chars=max_chars)
     text = _search_text(cleaned, aliases, corpus_is_cjk)
     names = " ".join(_NAME.findall(text))
     return Query(

@@ -20,7 +20,7 @@ from redbook_qa.models import Chunk, Context, Passage
 from redbook_qa.retrieval.evidence import EvidenceScorer, Ranked
 from redbook_qa.retrieval.fusion import DEFAULT_ALPHA, DEFAULT_FUSION, FusionMethod, fuse, saturate
 from redbook_qa.retrieval.products import pairwise_cosines, small_product
-from redbook_qa.retrieval.query import Query, make_query
+from redbook_qa.retrieval.query import MAX_QUESTION_CHARS, Query, make_query
 from redbook_qa.stores.base import Candidates, Filters, check_embedder
 from redbook_qa.stores.protocol import VectorStore
 from redbook_qa.text.cjk import is_cjk_corpus
@@ -52,6 +52,8 @@ class Retriever:
         fusion: How dense and keyword scores combine (see :mod:`redbook_qa.retrieval.fusion`).
         alpha: Weight of the dense side in convex fusion.
         aliases: Name aliases used to expand the keyword query.
+        sentence_weight: Weight of the best sentence's cosine in a chunk's dense score.
+        max_question_chars: Where a long question is cut.
     """
 
     def __init__(
@@ -63,6 +65,7 @@ class Retriever:
         alpha: float = DEFAULT_ALPHA,
         aliases: AliasTable | None = None,
         sentence_weight: float = DEFAULT_SENTENCE_WEIGHT,
+        max_question_chars: int = MAX_QUESTION_CHARS,
     ) -> None:
         check_embedder(store.manifest, embedder, where="the store given")
         self._embedder = embedder
@@ -70,6 +73,7 @@ class Retriever:
         self._fusion: FusionMethod = fusion
         self._alpha = alpha
         self._sentence_weight = sentence_weight
+        self._max_question_chars = max_question_chars
         self._aliases = aliases or AliasTable()
         self._scorer = EvidenceScorer(self._aliases)
 
@@ -100,7 +104,12 @@ class Retriever:
             TypeError: ``question`` is not a string.
             ValueError: It holds no letter or digit.
         """
-        return make_query(question, self._aliases, corpus_is_cjk=self.corpus_is_cjk)
+        return make_query(
+            question,
+            self._aliases,
+            corpus_is_cjk=self.corpus_is_cjk,
+            max_chars=self._max_question_chars,
+        )
 
     def retrieve(
         self, query: Query, *, k: int = 5, filters: Filters | None = None

@@ -10,7 +10,7 @@ import html
 import logging
 import threading
 from collections.abc import Callable, Iterator, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Any, cast
 
@@ -26,7 +26,7 @@ from redbook_qa.serving.render import (
     sources_html,
 )
 from redbook_qa.text.corpus import read_document
-from redbook_qa.text.uploads import ALLOWED_SUFFIXES, read_upload, save_article
+from redbook_qa.text.uploads import ALLOWED_SUFFIXES, Article, read_upload
 
 logger = logging.getLogger(__name__)
 
@@ -45,6 +45,7 @@ class Turn:
     searched_for: str
     answer: Answer
     index: int  # position of the answer's message in the chat history
+    votes: int = 0  # thumbs recorded on it (at most max_votes_per_answer)
 
 
 @dataclass(frozen=True)
@@ -57,6 +58,7 @@ class Reply:
     turns: list[Turn]
 
 
+_NOTHING_ADDED = "Nothing was added: fix or leave out the files marked ✗ and upload them again."
 # Turns a visitor's session keeps (for feedback and the sources panel): bounded, so a long
 # chat does not grow the server's memory without end (benchmarks/bench_load.py soak).
 MAX_TURNS = 20
@@ -67,7 +69,9 @@ class ChatSession:
 
     Per-visitor state (the history and the turns) is passed in and handed back, never kept
     here; what is kept is shared by all: the facade, the feedback file, and a cache of source
-    texts for the sources panel.
+    texts for the sources panel. What a visitor can make the server keep is bounded by the
+    facade's settings: a question is cut at ``max_question_chars`` before it is stored, a
+    session keeps :data:`MAX_TURNS` turns, an answer takes ``max_votes_per_answer`` votes.
 
     ``link`` turns a corpus file into a URL the page can open (the Gradio page serves each
     cited PDF this way, so "open p. N" shows the page); without it no links are shown.
@@ -103,6 +107,7 @@ class ChatSession:
         draft grows in the bubble until the checked answer replaces it.
         """
         history, turns = list(history or []), list(turns or [])
+        message = _cut(message, self.qa.settings.max_question_chars)
         question = message.strip()
         earlier = [t.question for t in turns] or [
             _message_text(m) for m in history if m.get("role") == "user"
@@ -153,51 +158,57 @@ class ChatSession:
     def upload(self, paths: Sequence[Path | str] | None) -> str:
         """Add uploaded files to the corpus, update the index, and say what changed (Markdown).
 
-        Each file is checked on its own: a bad one is reported and skipped, the others are
-        still added.
+        All or nothing: each file is checked (in a child process, within the settings'
+        limits) and reported, and only if every one passes are they indexed together and
+        moved into the folder (see :meth:`RedbookQA.refresh`); otherwise nothing changes.
         """
-        folder = self.qa.corpus_dir
-        if folder is None:
+        if self.qa.corpus_dir is None:
             return "✗ This page was opened without a corpus folder, so it cannot add articles."
-        lines: list[str] = []
-        before: dict[Path, bytes | None] = {}  # what each saved file replaced, to undo
-        with self._upload_lock:  # one refresh at a time; each sees every file saved before it
-            for path in paths or []:
+        if not paths:
+            return f"Choose {', '.join(ALLOWED_SUFFIXES)} files to add."
+        with self._upload_lock:  # one upload at a time; each sees every file saved before it
+            articles: list[Article] = []
+            refused: list[str] = []
+            for path in paths:
                 try:
-                    article = read_upload(path)
-                    target = Path(folder) / article.name
-                    previous = target.read_bytes() if target.is_file() else None
-                    outcome = save_article(article, folder)
+                    articles.append(read_upload(path, limits=self.qa.settings.read_limits))
                 except (RedbookQAError, OSError) as err:
-                    lines.append(f"✗ {escape_markdown(str(err))}")
-                    continue
-                if outcome != "unchanged":
-                    before.setdefault(target, previous)
-                lines.append(f"✓ {escape_markdown(article.name)}: {outcome}")
-            if not lines:
-                return f"Choose {', '.join(ALLOWED_SUFFIXES)} files to add."
-            lines.append(self._refresh(before) if before else "Index: no articles changed.")
-        return "\n\n".join(lines)
+                    refused.append(f"✗ {escape_markdown(str(err))}")
+            if refused:
+                kept = [f"· {escape_markdown(a.name)}: not added" for a in articles]
+                return "\n\n".join([*refused, *kept, _NOTHING_ADDED])
+            return self._add(articles)
 
-    def rate(self, turns: Sequence[Turn], index: int, *, rating: Rating) -> str:
-        """Record a thumbs up or down on the answer at ``index`` in the history; say so."""
-        turn = next((t for t in turns if t.index == index), None)
-        if turn is None:
-            return "Only answers can be rated."
+    def rate(self, turns: Sequence[Turn], index: int, *, rating: Rating) -> tuple[str, list[Turn]]:
+        """Record a thumbs up or down on the answer at ``index``; say so, with the new turns.
+
+        An answer takes at most ``max_votes_per_answer`` votes; the turns handed back count
+        this one.
+        """
+        turns = list(turns)
+        position = next((i for i, t in enumerate(turns) if t.index == index), None)
+        if position is None:
+            return "Only answers can be rated.", turns
         if self.feedback is None:
-            return "Feedback is not recorded on this page."
+            return "Feedback is not recorded on this page.", turns
+        turn = turns[position]
+        if turn.votes >= self.qa.settings.max_votes_per_answer:
+            return "This answer's votes are already recorded; thank you.", turns
         answer = turn.answer
-        self.feedback.append(
-            Feedback(
-                question=turn.question,
-                searched_for=turn.searched_for,
-                answer_markdown=answer_to_markdown(answer, question=turn.question),
-                citations=answer.citations,
-                rating=rating,
-                mode=answer.mode,
-            )
+        record = Feedback(
+            question=turn.question,
+            searched_for=turn.searched_for,
+            answer_markdown=answer_to_markdown(answer, question=turn.question),
+            citations=answer.citations,
+            rating=rating,
+            mode=answer.mode,
         )
-        return f"Thanks: your {'👍' if rating == 'up' else '👎'} is saved for the evals."
+        try:
+            self.feedback.append(record)
+        except RedbookQAError as err:
+            return f"Not saved: {escape_markdown(str(err))}", turns
+        turns[position] = replace(turn, votes=turn.votes + 1)
+        return f"Thanks: your {'👍' if rating == 'up' else '👎'} is saved for the evals.", turns
 
     def _final(
         self, turn: Turn, shown: list[Message], turns: list[Turn], *, show_scores: bool
@@ -212,22 +223,23 @@ class ChatSession:
             [*turns, turn][-MAX_TURNS:],
         )
 
-    def _refresh(self, before: dict[Path, bytes | None]) -> str:
+    def _add(self, articles: Sequence[Article]) -> str:
         try:
-            change = self.qa.refresh()
-        except (RedbookQAError, ValueError) as err:
-            # Put the folder back as it was, so the next start does not trip on the upload.
-            for target, previous in before.items():
-                if previous is None:
-                    target.unlink(missing_ok=True)
-                else:
-                    target.write_bytes(previous)
-            return (
-                f"✗ The index was not updated and the upload was undone: "
-                f"{escape_markdown(str(err))}"
-            )
+            change = self.qa.refresh(adding=articles)
+        except (RedbookQAError, ValueError, OSError) as err:
+            return f"✗ Nothing was added: {escape_markdown(str(err))}"
         logger.info("refreshed the index after an upload: %s", change.describe())
-        return f"Index: {escape_markdown(change.describe())}."
+        lines = []
+        for article in articles:
+            outcome = (
+                "added"
+                if article.name in change.added
+                else "updated"
+                if article.name in change.changed
+                else "unchanged"
+            )
+            lines.append(f"✓ {escape_markdown(article.name)}: {outcome}")
+        return "\n\n".join([*lines, f"Index: {escape_markdown(change.describe())}."])
 
     def _source_text(self, source: str) -> str:
         digest = self.qa.store.manifest.documents.get(source, "")
@@ -235,7 +247,8 @@ class ChatSession:
         if cached is not None and cached[0] == digest:
             return cached[1]
         try:
-            text = read_document(self._corpus_root(), source)  # as load_corpus read it
+            limits = self.qa.settings.read_limits
+            text = read_document(self._corpus_root(), source, limits=limits)  # as indexed
         except (RedbookQAError, OSError, ImportError):
             return ""  # the panel then shows the quote alone
         self._texts[source] = (digest, text)
@@ -255,6 +268,13 @@ class ChatSession:
 
     def _corpus_root(self) -> Path:
         return Path(self.qa.corpus_dir or self.qa.settings.corpus_dir)
+
+
+def _cut(message: str, max_chars: int) -> str:
+    # Before anything is stored: the session's turns, the history, the feedback file.
+    if not isinstance(message, str) or len(message) <= max_chars:
+        return message
+    return f"{message[:max_chars]} … (cut to {max_chars:,} characters)"
 
 
 def _mode(value: str | None) -> Mode | None:

@@ -81,6 +81,14 @@ def _parser() -> argparse.ArgumentParser:
             default=os.environ.get("REDBOOK_QA_AUTH"),
             help="ask for this login (default: $REDBOOK_QA_AUTH; none on loopback)",
         )
+        server.add_argument(
+            "--allowed-host",
+            action="append",
+            default=[],
+            metavar="NAME",
+            help="a host name clients use besides loopback (repeatable; "
+            "default: $REDBOOK_QA_ALLOWED_HOSTS); other Host headers get a 403",
+        )
         server.add_argument("--corpus", type=Path, help="articles folder (default: seeds/)")
         server.add_argument("--index-dir", type=Path, help="index folder (default: embeddings/)")
         _add_llm_flags(server)
@@ -227,7 +235,8 @@ def _serve(args: argparse.Namespace) -> int:
 
     auth = parse_auth(args.auth) if args.auth else None
     with _llm_settings(args) as llm:
-        launch(qa=_open(args, llm), host=args.host, port=args.port, auth=auth)
+        qa = _open(args, llm)
+        launch(qa=qa, host=args.host, port=args.port, auth=auth, allowed_hosts=args.allowed_host)
     return 0
 
 
@@ -237,7 +246,8 @@ def _api(args: argparse.Namespace) -> int:
 
     auth = parse_auth(args.auth) if args.auth else None
     with _llm_settings(args) as llm:
-        serve(_open(args, llm), host=args.host, port=args.port, auth=auth)
+        qa = _open(args, llm)
+        serve(qa, host=args.host, port=args.port, auth=auth, allowed_hosts=args.allowed_host)
     return 0
 
 

@@ -1,4 +1,10 @@
-"""Thumbs up/down on answers, appended to a local JSON Lines file for later eval curation."""
+"""Thumbs up/down on answers, appended to a local JSON Lines file for later eval curation.
+
+What one vote can cost is bounded: a record is at most :data:`MAX_FEEDBACK_RECORD_BYTES`
+(the page also cuts questions at ``max_question_chars``), an answer takes at most
+``max_votes_per_answer`` votes (counted by the page), and the file stops growing at
+``max_feedback_bytes`` (``Settings``; defaults in :mod:`redbook_qa.config`).
+"""
 
 from __future__ import annotations
 
@@ -13,12 +19,16 @@ from typing import Literal
 
 from pydantic import BaseModel, ConfigDict, Field
 
+from redbook_qa.config import MAX_FEEDBACK_BYTES
+from redbook_qa.errors import LimitError
 from redbook_qa.models import AnswerMode, Citation
 
 logger = logging.getLogger(__name__)
 
 FEEDBACK_FILE = "feedback.jsonl"
 Rating = Literal["up", "down"]
+MAX_FEEDBACK_RECORD_BYTES = 64_000
+"""Largest record: a 2,000-character question, its rewrite, and an answer of a few quotes."""
 
 
 class Feedback(BaseModel):
@@ -43,15 +53,31 @@ class FeedbackLog:
     interleave.
     """
 
-    def __init__(self, path: Path | str) -> None:
+    def __init__(self, path: Path | str, *, max_bytes: int = MAX_FEEDBACK_BYTES) -> None:
         self.path = Path(path)
+        self.max_bytes = max_bytes
         self._lock = threading.Lock()
 
     def append(self, feedback: Feedback) -> None:
-        """Add one record to the end of the file, creating the file and its folder if needed."""
+        """Add one record to the end of the file, creating the file and its folder if needed.
+
+        Raises:
+            LimitError: The record is over :data:`MAX_FEEDBACK_RECORD_BYTES`, or the file
+                would grow past ``max_bytes``; nothing is written.
+        """
         line = (feedback.model_dump_json() + "\n").encode("utf-8")
+        if len(line) > MAX_FEEDBACK_RECORD_BYTES:
+            raise LimitError(
+                f"this answer is too long to keep as feedback ({len(line):,} bytes, at most "
+                f"{MAX_FEEDBACK_RECORD_BYTES:,}); ask a shorter question to rate its answer"
+            )
         self.path.parent.mkdir(parents=True, exist_ok=True)
         with self._lock, _locked(self.path) as fd:
+            if os.fstat(fd).st_size + len(line) > self.max_bytes:
+                raise LimitError(
+                    f"{self.path} has reached its {self.max_bytes:,}-byte limit; move it away "
+                    "to collect more feedback, or raise REDBOOK_QA_MAX_FEEDBACK_BYTES"
+                )
             view = memoryview(line)
             while view:
                 view = view[os.write(fd, view) :]

@@ -11,18 +11,25 @@ With the index in PostgreSQL (``REDBOOK_QA_STORE``) a process holds no state of 
 number of replicas behind any load balancer give the same answers, and a refresh made through
 one is used by all from their next question. Handlers are plain functions, which FastAPI runs
 on worker threads, as Gradio does. FastAPI and uvicorn come with the ``app`` extra (Gradio).
+
+:func:`build_server` puts the app behind :class:`~redbook_qa.serving.guard.Guard`: a request
+that names another host or comes from another site's page is refused, and so is a body over
+``max_request_bytes``, before FastAPI reads it or checks a login. A question over
+``max_question_chars`` is refused with a 422 that says so.
 """
 
 from __future__ import annotations
 
 import logging
 import secrets
+from collections.abc import Sequence
 from typing import TYPE_CHECKING, Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field
 
-from redbook_qa.errors import IndexNotFoundError, RedbookQAError
+from redbook_qa.errors import IndexNotFoundError, LimitError, RedbookQAError
 from redbook_qa.models import Answer, CorpusChange, Passage
+from redbook_qa.serving.guard import LOOPBACK_HOSTS, Guard, allowed_names
 
 if TYPE_CHECKING:
     from fastapi import FastAPI
@@ -31,15 +38,13 @@ if TYPE_CHECKING:
 
 logger = logging.getLogger(__name__)
 
-_LOOPBACK = {"127.0.0.1", "localhost", "::1"}
-
 
 class AskRequest(BaseModel):
     """A question, with how many passages to read and which articles to search."""
 
     model_config = ConfigDict(extra="forbid")
 
-    question: str = Field(min_length=1, max_length=2_000)
+    question: str = Field(min_length=1)
     k: int | None = Field(default=None, ge=1, le=100)
     mode: Literal["extractive", "llm"] | None = None
     sources: list[str] | None = Field(default=None, description="only search these files")
@@ -50,7 +55,7 @@ class RetrieveRequest(BaseModel):
 
     model_config = ConfigDict(extra="forbid")
 
-    question: str = Field(min_length=1, max_length=2_000)
+    question: str = Field(min_length=1)
     k: int = Field(default=5, ge=1, le=100)
     sources: list[str] | None = None
 
@@ -92,6 +97,10 @@ def build_app(qa: RedbookQA, *, auth: tuple[str, str] | None = None) -> FastAPI:
                 headers={"WWW-Authenticate": "Basic"},
             )
 
+    @app.exception_handler(LimitError)
+    def _over_limit(_: Request, err: LimitError) -> JSONResponse:
+        return JSONResponse(status_code=422, content={"detail": str(err)})
+
     @app.exception_handler(IndexNotFoundError)
     def _no_index(_: Request, err: IndexNotFoundError) -> JSONResponse:
         return JSONResponse(status_code=503, content={"detail": str(err)})
@@ -120,12 +129,14 @@ def build_app(qa: RedbookQA, *, auth: tuple[str, str] | None = None) -> FastAPI:
     @app.post("/ask", dependencies=guarded)
     def ask(request: AskRequest) -> Answer:
         filters = {"source": request.sources} if request.sources else None
-        return qa.ask(request.question, k=request.k, filters=filters, mode=request.mode)
+        question = _bounded(request.question, qa.settings.max_question_chars)
+        return qa.ask(question, k=request.k, filters=filters, mode=request.mode)
 
     @app.post("/retrieve", dependencies=guarded)
     def retrieve(request: RetrieveRequest) -> list[Passage]:
         filters = {"source": request.sources} if request.sources else None
-        return qa.retrieve(request.question, request.k, filters=filters)
+        question = _bounded(request.question, qa.settings.max_question_chars)
+        return qa.retrieve(question, request.k, filters=filters)
 
     @app.post("/refresh", dependencies=guarded)
     def refresh() -> CorpusChange:
@@ -134,14 +145,49 @@ def build_app(qa: RedbookQA, *, auth: tuple[str, str] | None = None) -> FastAPI:
     return app
 
 
+def build_server(
+    qa: RedbookQA, *, auth: tuple[str, str] | None = None, hosts: frozenset[str]
+) -> Guard:
+    """Return the API behind its front door (see :mod:`redbook_qa.serving.guard`).
+
+    Args:
+        qa: The facade to answer over; its settings give the body limit.
+        auth: ``(user, password)`` for HTTP Basic, or ``None``.
+        hosts: The host names this server answers to (:func:`allowed_names`).
+    """
+    return Guard(
+        build_app(qa, auth=auth), hosts=hosts, max_body_bytes=qa.settings.max_request_bytes
+    )
+
+
 def serve(
-    qa: RedbookQA, *, host: str = "127.0.0.1", port: int = 8000, auth: tuple[str, str] | None = None
+    qa: RedbookQA,
+    *,
+    host: str = "127.0.0.1",
+    port: int = 8000,
+    auth: tuple[str, str] | None = None,
+    allowed_hosts: Sequence[str] = (),
 ) -> None:
-    """Serve the API with uvicorn until interrupted."""
+    """Serve the API with uvicorn until interrupted.
+
+    It answers to loopback names, the address it binds, ``allowed_hosts`` and
+    ``qa.settings.allowed_hosts``; requests naming any other host are refused.
+    """
     import uvicorn
 
-    if auth is None and host not in _LOOPBACK:
+    if auth is None and host not in LOOPBACK_HOSTS:
         logger.warning(
             "serving the API on %s without --auth: anyone who can reach it can ask", host
         )
-    uvicorn.run(build_app(qa, auth=auth), host=host, port=port, log_level="warning")
+    hosts = allowed_names([*qa.settings.allowed_hosts, *allowed_hosts], bound_to=host)
+    server = build_server(qa, auth=auth, hosts=hosts)
+    uvicorn.run(server, host=host, port=port, log_level="warning")
+
+
+def _bounded(question: str, max_chars: int) -> str:
+    if len(question) > max_chars:
+        raise LimitError(
+            f"the question is {len(question):,} characters long, over the {max_chars:,} this "
+            "server reads; ask it in fewer words, or raise REDBOOK_QA_MAX_QUESTION_CHARS"
+        )
+    return question

@@ -1,12 +1,15 @@
 """The Gradio chat page: a thin Blocks layout over the plain handlers of :class:`ChatSession`.
 
-Importing this module imports Gradio; ``redbook_qa`` itself never does.
+The page is mounted in a FastAPI app of its own behind :class:`~redbook_qa.serving.guard.Guard`
+and served by uvicorn, so Host, Origin and body size are checked before Gradio (its CORS
+headers, its logins, its queue) sees a request. Importing this module imports Gradio;
+``redbook_qa`` itself never does.
 """
 
 from __future__ import annotations
 
 import logging
-from collections.abc import Iterator
+from collections.abc import Iterator, Sequence
 from pathlib import Path
 from typing import Any
 from urllib.parse import quote
@@ -19,9 +22,10 @@ except ImportError as err:  # pragma: no cover - depends on the environment
 from redbook_qa.api import RedbookQA
 from redbook_qa.serving.chat import ChatSession, Message, Turn
 from redbook_qa.serving.feedback import FEEDBACK_FILE, FeedbackLog, Rating
+from redbook_qa.serving.guard import LOOPBACK_HOSTS, Guard, allowed_names
 from redbook_qa.text.uploads import ALLOWED_SUFFIXES, MAX_DOCUMENT_UPLOAD_BYTES, MAX_UPLOAD_BYTES
 
-__all__ = ["ChatSession", "build_demo", "launch"]
+__all__ = ["ChatSession", "build_demo", "build_server", "launch"]
 
 logger = logging.getLogger(__name__)
 
@@ -32,8 +36,8 @@ EXAMPLES = (
     "Who makes Labubu?",
     "What challenges does Xiaohongshu face?",
 )
-_LOOPBACK = {"127.0.0.1", "localhost", "::1"}
 SESSION_TTL_SECONDS = 3600
+UPLOAD_ROUTE = "/gradio_api/upload"
 CSS = """
 #rq-sources mark { background: #fde68a; color: #111827; padding: 0 2px; border-radius: 2px; }
 .rq-source, .rq-related { border-left: 3px solid #e5e7eb; padding: 2px 10px; margin: 0 0 14px; }
@@ -113,7 +117,12 @@ def _ask_tab(session: ChatSession) -> None:
         with gr.Column(scale=3):
             # No built-in copy buttons: they copy the escaped message source, not its text.
             chat = gr.Chatbot(label="Answer", height=520, buttons=[], elem_id="rq-chat")
-            question = gr.Textbox(label="Question", placeholder=EXAMPLES[0], elem_id="rq-question")
+            question = gr.Textbox(
+                label="Question",
+                placeholder=EXAMPLES[0],
+                max_length=session.qa.settings.max_question_chars,
+                elem_id="rq-question",
+            )
             with gr.Row():
                 send = gr.Button("Ask", variant="primary", elem_id="rq-ask")
                 copy = gr.Button("Copy as Markdown", elem_id="rq-copy")
@@ -142,10 +151,10 @@ def _ask_tab(session: ChatSession) -> None:
         ):
             yield reply.history, reply.sources, reply.markdown, "", reply.turns
 
-    def on_like(state: list[Turn], data: gr.LikeData) -> str:
+    def on_like(state: list[Turn], data: gr.LikeData) -> tuple[str, list[Turn]]:
         rating = _rating(data.liked)
         if rating is None:
-            return ""
+            return "", state
         index = data.index if isinstance(data.index, int) else data.index[0]
         return session.rate(state, index, rating=rating)
 
@@ -163,7 +172,7 @@ def _ask_tab(session: ChatSession) -> None:
         api_visibility="private",
     )
     copy.click(None, [markdown], None, js=COPY_JS, api_visibility="private")
-    chat.like(on_like, [turns], [rated], api_visibility="private")
+    chat.like(on_like, [turns], [rated, turns], api_visibility="private")
 
 
 def _settings(qa: RedbookQA) -> tuple[gr.Slider, gr.Radio, gr.Checkbox]:
@@ -210,6 +219,47 @@ def _articles_tab(session: ChatSession) -> gr.Dataframe:
     return table
 
 
+def build_server(
+    demo: gr.Blocks,
+    qa: RedbookQA,
+    *,
+    auth: tuple[str, str] | None = None,
+    hosts: frozenset[str],
+) -> Guard:
+    """Mount the page in an app of its own behind the front door; return what uvicorn runs.
+
+    Args:
+        demo: The page (:func:`build_demo`).
+        qa: The facade it serves; its settings bound sessions and request bodies.
+        auth: A ``(user, password)`` the page asks for; ``None`` leaves it open.
+        hosts: The host names this server answers to
+            (:func:`~redbook_qa.serving.guard.allowed_names`).
+    """
+    from fastapi import FastAPI
+
+    settings = qa.settings
+    demo.state_session_capacity = settings.max_sessions  # oldest session dropped past it
+    demo.queue(default_concurrency_limit=4)
+    app = FastAPI(docs_url=None, redoc_url=None, openapi_url=None)
+    gr.mount_gradio_app(
+        app,
+        demo,
+        path="/",
+        auth=auth,
+        css=CSS,
+        js=JS,
+        max_file_size=MAX_DOCUMENT_UPLOAD_BYTES,
+        allowed_paths=[],  # cited PDFs are added one by one (see _serve)
+        ssr_mode=False,
+    )
+    return Guard(
+        app,
+        hosts=hosts,
+        max_body_bytes=settings.max_request_bytes,
+        larger_bodies={UPLOAD_ROUTE: settings.max_upload_request_bytes},
+    )
+
+
 def launch(
     *,
     host: str = "127.0.0.1",
@@ -217,6 +267,7 @@ def launch(
     qa: RedbookQA | None = None,
     auth: tuple[str, str] | None = None,
     feedback_path: Path | str | None = None,
+    allowed_hosts: Sequence[str] = (),
 ) -> None:
     """Open the configured corpus and serve the page; never through a public share link.
 
@@ -226,23 +277,23 @@ def launch(
         qa: The facade to serve (default: ``RedbookQA.open()`` over the configured corpus).
         auth: A ``(user, password)`` the page asks for; ``None`` leaves it open.
         feedback_path: JSON Lines file for thumbs up/down (default: in the index folder).
+        allowed_hosts: Names the page answers to besides loopback, the bound address and
+            ``qa.settings.allowed_hosts`` (a proxy's public name, say).
     """
+    import uvicorn
+
     qa = qa or RedbookQA.open()
     feedback = Path(feedback_path or Path(qa.index_dir or qa.settings.index_dir) / FEEDBACK_FILE)
-    session = ChatSession(qa, feedback=FeedbackLog(feedback), link=lambda path: _serve(demo, path))
+    log = FeedbackLog(feedback, max_bytes=qa.settings.max_feedback_bytes)
+    session = ChatSession(qa, feedback=log, link=lambda path: _serve(demo, path))
     demo = build_demo(session)
-    if auth is None and host not in _LOOPBACK:
+    if auth is None and host not in LOOPBACK_HOSTS:
         logger.warning("serving on %s without --auth: anyone who can reach it can ask", host)
+    hosts = allowed_names([*qa.settings.allowed_hosts, *allowed_hosts], bound_to=host)
+    server = build_server(demo, qa, auth=auth, hosts=hosts)
     logger.info("feedback goes to %s", feedback)
-    demo.queue(default_concurrency_limit=4).launch(
-        server_name=host,
-        server_port=port,
-        share=False,
-        auth=auth,
-        css=CSS,
-        js=JS,
-        max_file_size=f"{MAX_DOCUMENT_UPLOAD_BYTES // 1_000_000}mb",
-    )
+    logger.info("serving the page on http://%s:%d (answering to %s)", host, port, sorted(hosts))
+    uvicorn.run(server, host=host, port=port, log_level="warning")
 
 
 def _serve(demo: gr.Blocks, path: Path) -> str:

@@ -9,7 +9,7 @@ from pathlib import Path
 
 from redbook_qa.errors import CorpusError
 from redbook_qa.models import Document
-from redbook_qa.text.loaders import SUFFIXES, extract
+from redbook_qa.text.loaders import SUFFIXES, Extraction, ReadLimits, extract
 from redbook_qa.text.pages import page_metadata
 
 logger = logging.getLogger(__name__)
@@ -21,9 +21,18 @@ bundled model takes tens of minutes on a laptop CPU. Such a file is a dump or a 
 article."""
 MAX_DOCUMENT_BYTES = 200_000_000
 """The same for PDF, Word and HTML files, whose bytes are mostly layout, fonts and images."""
+MAX_CORPUS_CHARS = 200_000_000
+"""Text a corpus folder may hold in all: about 40,000 articles of 5,000 characters. The folder
+is held in memory while it is indexed, its chunks and sentences beside it (a few GB here)."""
 
 
-def load_corpus(directory: Path | str, *, max_bytes: int = MAX_ARTICLE_BYTES) -> list[Document]:
+def load_corpus(
+    directory: Path | str,
+    *,
+    max_bytes: int = MAX_ARTICLE_BYTES,
+    limits: ReadLimits | None = None,
+    max_chars: int = MAX_CORPUS_CHARS,
+) -> list[Document]:
     """Load every supported file under ``directory`` (recursively), sorted by path.
 
     The formats are those of :mod:`redbook_qa.text.loaders` (``.txt``, ``.md``, ``.html``,
@@ -31,15 +40,19 @@ def load_corpus(directory: Path | str, *, max_bytes: int = MAX_ARTICLE_BYTES) ->
     Python's text mode reads it (UTF-8, universal newlines), so
     ``open(directory / doc.source, encoding="utf-8").read()[start:end]`` reproduces any span;
     for the others it is the extracted text (:func:`read_document` gives it again), and a
-    PDF's page starts are in ``metadata``. Hidden files, empty files and symlinks that leave
-    the folder are skipped with a warning.
+    PDF's page starts are in ``metadata``. Every file but plain text is read in a child
+    process within ``limits`` (see :func:`redbook_qa.text.loaders.extract`). Hidden files
+    and folders (uploads waiting in ``.staging``), empty files and symlinks that leave the
+    folder are skipped with a warning. Of two files giving one article id (``a.txt`` and
+    ``a.md``), the one there first (older) is read and the other skipped, with a warning
+    that names both.
 
     Raises:
         CorpusError: If the folder is missing, a file is not UTF-8, looks binary, is over
             ``max_bytes`` (text) or :data:`MAX_DOCUMENT_BYTES`, is encrypted, damaged or
-            without a text layer, is named for another format than its content, two files
-            give the same article id (``a.txt`` and ``a.md``), or no document remains. The
-            message names the file and says what to do.
+            without a text layer, is named for another format than its content, goes past
+            ``limits``, the folder holds more than ``max_chars`` characters, or no document
+            remains. The message names the file and says what to do.
         ImportError: A PDF, Word or HTML file is present without the ``docs`` extra.
     """
     root = Path(directory)
@@ -48,10 +61,15 @@ def load_corpus(directory: Path | str, *, max_bytes: int = MAX_ARTICLE_BYTES) ->
             f"corpus folder {root} does not exist; put {', '.join(SUFFIXES)} articles there "
             "or point REDBOOK_QA_CORPUS_DIR at your folder"
         )
-    documents = [
-        doc for path in _article_paths(root) if (doc := _read_article(root, path, max_bytes))
-    ]
-    _check_unique_ids(documents)
+    limits = limits or ReadLimits()
+    documents: list[Document] = []
+    total = 0
+    for path in _first_of_each_id(root, _article_paths(root)):
+        if doc := _read_article(root, path, max_bytes, limits):
+            documents.append(doc)
+            total += len(doc.text)
+            if total > max_chars:  # stop reading: the rest would be refused with it
+                raise CorpusError(_too_large(f"{root} (reached at {doc.source})", max_chars))
     if not documents:
         raise CorpusError(
             f"no readable articles in {root}: add non-empty {', '.join(SUFFIXES)} files"
@@ -109,34 +127,64 @@ def _article_paths(root: Path) -> Iterator[Path]:
         yield path
 
 
-def _read_article(root: Path, path: Path, max_bytes: int) -> Document | None:
+def _read_article(root: Path, path: Path, max_bytes: int, limits: ReadLimits) -> Document | None:
     relative = path.relative_to(root).as_posix()
     try:
         _check_size(path, max_bytes)
-        extraction = extract(path)
+        extraction = extract(path, limits=limits)
     except FileNotFoundError:
         logger.warning("skipping %s: it was removed while the folder was read", path)
         return None
     if not extraction.text.strip():
         logger.warning("skipping %s: it is empty", path)
         return None
+    return document_of(relative, extraction)
+
+
+def document_of(source: str, extraction: Extraction) -> Document:
+    """The document a corpus file at ``source`` (relative, with ``/``) makes of its text.
+
+    Its id is the path without its suffix; a PDF's page starts go into its metadata.
+    """
     return Document(
-        id=relative.rsplit(".", 1)[0],
+        id=article_id(source),
         title=extraction.title,
         text=extraction.text,
-        source=relative,
+        source=source,
         metadata=page_metadata(extraction.page_starts),
     )
 
 
-def read_document(root: Path | str, source: str) -> str:
+def article_id(source: str) -> str:
+    """The article id of a corpus file: its relative path without the suffix."""
+    return source.rsplit(".", 1)[0]
+
+
+def check_corpus_size(documents: list[Document], max_chars: int, *, where: str) -> None:
+    """Refuse a corpus whose documents hold more than ``max_chars`` characters in all.
+
+    Raises:
+        CorpusError: Saying where the limit was reached and what to do.
+    """
+    if sum(len(doc.text) for doc in documents) > max_chars:
+        raise CorpusError(_too_large(where, max_chars))
+
+
+def _too_large(where: str, max_chars: int) -> str:
+    return (
+        f"the articles in {where} hold more than {max_chars:,} characters in all; "
+        "split them across folders (one index each), or raise REDBOOK_QA_MAX_CORPUS_CHARS"
+    )
+
+
+def read_document(root: Path | str, source: str, *, limits: ReadLimits | None = None) -> str:
     """Return the text of one corpus file as :func:`load_corpus` read it (for quoting it).
 
     Raises:
         CorpusError: The file cannot be read (see :func:`load_corpus`).
         FileNotFoundError: The file is gone.
     """
-    return extract(Path(root) / source, name=source).text
+    return extract(Path(root) / source, name=source, limits=limits).text
 
 
 def _check_size(path: Path, max_bytes: int) -> None:
@@ -158,13 +206,28 @@ def _check_size(path: Path, max_bytes: int) -> None:
         )
 
 
-def _check_unique_ids(documents: list[Document]) -> None:
-    # The id is the path without its suffix, so "a.txt" and "a.md" would collide.
-    seen: dict[str, str] = {}
-    for doc in documents:
-        if doc.id in seen:
-            raise CorpusError(
-                f"{seen[doc.id]} and {doc.source} both give the article id {doc.id!r}; "
-                "rename or remove one of them"
-            )
-        seen[doc.id] = doc.source
+def _first_of_each_id(root: Path, paths: Iterator[Path]) -> list[Path]:
+    # The id is the path without its suffix, so "a.txt" and "a.md" collide: the one there
+    # first (older, then first by name) is served, so the corpus still opens.
+    by_id: dict[str, list[Path]] = {}
+    for path in paths:
+        by_id.setdefault(article_id(path.relative_to(root).as_posix()), []).append(path)
+    kept: list[Path] = []
+    for article, group in by_id.items():
+        first = min(group, key=lambda p: (_modified(p), p.as_posix()))
+        for other in (p for p in group if p != first):
+            logger.warning(
+                "%s and %s both give the article id %r: serving %s, which was there first, "
+                "and skipping %s; rename or remove one of them",
+                first.relative_to(root), other.relative_to(root), article,
+                first.relative_to(root), other.relative_to(root),
+            )  # fmt: skip
+        kept.append(first)
+    return sorted(kept)
+
+
+def _modified(path: Path) -> int:
+    try:
+        return path.stat().st_mtime_ns
+    except OSError:
+        return 0

@@ -9,6 +9,8 @@ from typing import Protocol
 
 from pydantic import BaseModel, ConfigDict, Field
 
+from redbook_qa.text.loaders.limits import ReadLimits
+
 DOCS_EXTRA = 'pip install "redbook_qa[docs]"'
 
 
@@ -40,11 +42,12 @@ class Loader(Protocol):
         """Lower-case file suffixes this loader reads, with the dot."""
         ...
 
-    def load(self, path: Path, *, shown: str) -> Extraction:
-        """Extract ``path``; ``shown`` names the file in messages.
+    def load(self, path: Path, *, shown: str, limits: ReadLimits) -> Extraction:
+        """Extract ``path`` within ``limits``; ``shown`` names the file in messages.
 
         Raises:
-            CorpusError: The file cannot be read as this format; the message says what to do.
+            CorpusError: The file cannot be read as this format, or goes past one of
+                ``limits``; the message says what to do.
             ImportError: The format's optional dependency is missing (names the install).
         """
         ...

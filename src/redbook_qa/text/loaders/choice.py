@@ -6,6 +6,7 @@ from pathlib import Path
 
 from redbook_qa.errors import CorpusError
 from redbook_qa.text.loaders.base import Extraction, Loader
+from redbook_qa.text.loaders.limits import ReadLimits
 from redbook_qa.text.loaders.pdf import PdfLoader
 from redbook_qa.text.loaders.plain import PlainTextLoader
 from redbook_qa.text.loaders.sniffing import DESCRIPTIONS, SUFFIX_OF_KIND, Kind, sniff
@@ -40,22 +41,29 @@ def loader_for(path: Path | str) -> Loader:
     )
 
 
-def extract(path: Path | str, *, name: str | None = None) -> Extraction:
-    """Read any supported file into its text, after checking its content matches its name.
+def extract_here(
+    path: Path | str, *, name: str | None = None, limits: ReadLimits | None = None
+) -> Extraction:
+    """Read any supported file into its text in this process, after checking its content.
+
+    This is what a reader process runs; :func:`redbook_qa.text.loaders.extract` runs it
+    in one (for every format but plain text), with a memory and a time limit.
 
     Args:
         path: The file.
         name: The file's name as its owner knows it (an upload's, or the path in the
             corpus): its suffix picks the loader and messages show it (default: ``path``).
+        limits: How far the reading may go (default: :class:`ReadLimits`'s defaults).
 
     Raises:
         CorpusError: Unsupported suffix, content of another format than the suffix says (the
-            message names the right suffix), or a file its loader cannot read.
+            message names the right suffix), a file its loader cannot read, or one that
+            goes past ``limits``.
         ImportError: The format's optional dependency is missing (names the install).
     """
     file = Path(path)
     name = name or str(file)
-    return check_content(file, name=name).load(file, shown=name)
+    return check_content(file, name=name).load(file, shown=name, limits=limits or ReadLimits())
 
 
 def check_content(path: Path | str, *, name: str | None = None) -> Loader:

@@ -19,6 +19,7 @@ from redbook_qa.text.loaders.layout import (
     recurring_lines,
     strip_recurring,
 )
+from redbook_qa.text.loaders.limits import ReadLimits, too_long
 from redbook_qa.text.loaders.plain import first_line
 
 logger = logging.getLogger(__name__)
@@ -41,19 +42,24 @@ class PdfLoader:
     kind = "pdf"
     suffixes = (".pdf",)
 
-    def load(self, path: Path, *, shown: str) -> Extraction:
+    def load(self, path: Path, *, shown: str, limits: ReadLimits) -> Extraction:
         """Extract the text of every page and where each page starts in it.
 
+        The page count is checked before any page is read, and characters are counted as
+        pages are read, stopping at the first page past ``limits.max_chars``.
+
         Raises:
-            CorpusError: The PDF is encrypted, damaged, or has no text layer.
+            CorpusError: The PDF is encrypted, damaged, has no text layer, or has more pages
+                or text than ``limits`` allow.
             ImportError: pypdfium2 is not installed.
         """
         pdfium = require("pypdfium2", "PDF")
         started = time.perf_counter()
         document = _open(pdfium, path, shown)
         try:
+            _check_pages(len(document), shown, limits)
             title = str(document.get_metadata_dict().get("Title", "")).strip()
-            pages = _page_lines(pdfium, document, shown)
+            pages = _page_lines(pdfium, document, shown, limits)
         finally:
             document.close()
         recurring, body = recurring_lines(pages), body_size(pages)
@@ -86,14 +92,28 @@ def _open(pdfium: Any, path: Path, shown: str) -> Any:
         ) from err
 
 
-def _page_lines(pdfium: Any, document: Any, shown: str) -> list[list[Line]]:
+def _check_pages(n_pages: int, shown: str, limits: ReadLimits) -> None:
+    # PDFium counts pages from the page tree's /Count (or a walk it caches), before any page
+    # is parsed: a tree whose nodes share their kids claims millions from a few kilobytes.
+    if n_pages > limits.max_pages:
+        raise CorpusError(
+            f"{shown} has {n_pages:,} pages, more than the {limits.max_pages:,} a PDF may have; "
+            "split it into smaller files, or raise REDBOOK_QA_MAX_PDF_PAGES"
+        )
+
+
+def _page_lines(pdfium: Any, document: Any, shown: str, limits: ReadLimits) -> list[list[Line]]:
     n_pages = len(document)
     pages: list[list[Line]] = []
+    n_chars = 0  # PDFium's count of the text layer's characters so far, line breaks included
     for number in range(n_pages):
         try:
             page = document[number]
             try:
                 textpage = page.get_textpage()
+                n_chars += int(textpage.count_chars())
+                if n_chars > limits.max_chars:  # before the page's text becomes a string
+                    raise CorpusError(too_long(shown, limits, f"page {number + 1} of {n_pages:,}"))
                 pages.append(_lines(pdfium, textpage))
                 textpage.close()
             finally:

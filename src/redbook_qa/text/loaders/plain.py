@@ -6,6 +6,7 @@ from pathlib import Path
 
 from redbook_qa.errors import CorpusError
 from redbook_qa.text.loaders.base import Extraction
+from redbook_qa.text.loaders.limits import ReadLimits, too_long
 
 
 class PlainTextLoader:
@@ -18,16 +19,16 @@ class PlainTextLoader:
     kind = "text"
     suffixes = (".txt", ".md")
 
-    def load(self, path: Path, *, shown: str) -> Extraction:
+    def load(self, path: Path, *, shown: str, limits: ReadLimits) -> Extraction:
         """Read the file as UTF-8 text.
 
         Raises:
-            CorpusError: The file is not UTF-8, holds NUL bytes (UTF-16, binary) or
-                cannot be read.
+            CorpusError: The file is not UTF-8, holds NUL bytes (UTF-16, binary), holds more
+                than ``limits.max_chars`` characters or cannot be read.
         """
         try:
             with path.open(encoding="utf-8") as handle:
-                text = handle.read()
+                text = handle.read(limits.max_chars + 1)
         except UnicodeDecodeError as err:
             raise CorpusError(
                 f"{shown} is not UTF-8 text ({err.reason} at byte {err.start}); "
@@ -44,6 +45,8 @@ class PlainTextLoader:
                 f"{shown} looks binary (it contains NUL bytes, as UTF-16 text does); "
                 "convert it to UTF-8 text or remove it from the corpus folder"
             )
+        if len(text) > limits.max_chars:
+            raise CorpusError(too_long(shown, limits))
         return Extraction(text=text, title=first_line(text))
 
 

@@ -6,6 +6,7 @@ from pathlib import Path
 
 from redbook_qa.errors import CorpusError
 from redbook_qa.text.loaders.base import Extraction, require
+from redbook_qa.text.loaders.limits import ReadLimits, too_long
 from redbook_qa.text.loaders.plain import PlainTextLoader
 
 
@@ -21,15 +22,18 @@ class HtmlLoader:
     kind = "html"
     suffixes = (".html", ".htm")
 
-    def load(self, path: Path, *, shown: str) -> Extraction:
+    def load(self, path: Path, *, shown: str, limits: ReadLimits) -> Extraction:
         """Extract the page's title and main text.
 
         Raises:
-            CorpusError: The file is not UTF-8 text.
+            CorpusError: The file is not UTF-8 text, is larger than ``limits.max_html_bytes``
+                (checked before it is read) or yields more than ``limits.max_chars``.
             ImportError: trafilatura is not installed.
         """
+        _check_size(path, shown, limits)
         trafilatura = require("trafilatura", "web page (.html)")
-        markup = PlainTextLoader().load(path, shown=shown).text
+        as_text = limits.model_copy(update={"max_chars": limits.max_html_bytes})
+        markup = PlainTextLoader().load(path, shown=shown, limits=as_text).text
         if "<html" not in markup.lower():  # a bare fragment: trafilatura reads only documents
             markup = f"<html>{markup}</html>"
         options = {"include_tables": True, "include_links": False, "include_images": False}
@@ -46,4 +50,18 @@ class HtmlLoader:
             lines.insert(0, title)
         if not lines:
             raise CorpusError(f"{shown} has no readable text; save the article's page again")
-        return Extraction(text="\n".join(lines) + "\n", title=title or lines[0])
+        text = "\n".join(lines) + "\n"
+        if len(text) > limits.max_chars:
+            raise CorpusError(too_long(shown, limits))
+        return Extraction(text=text, title=title or lines[0])
+
+
+def _check_size(path: Path, shown: str, limits: ReadLimits) -> None:
+    # Before reading: the parse holds tens of times the page's size.
+    size = path.stat().st_size
+    if size > limits.max_html_bytes:
+        raise CorpusError(
+            f"{shown} is {size / 1e6:.1f} MB, over the {limits.max_html_bytes / 1e6:g} MB limit "
+            "for a web page; save only the article's page (without images inlined), or raise "
+            "REDBOOK_QA_MAX_HTML_BYTES"
+        )
