@@ -182,6 +182,20 @@ def test_3_a_page_tree_of_a_million_pages_and_one_of_too_much_text_are_refused(
     _still_answers(session)
 
 
+def test_1_3_bombs_put_in_the_folder_by_hand_cost_only_themselves_at_start(
+    settings, tmp_path, caplog
+):
+    _session(settings, tmp_path)  # the index of the seeds, built and saved
+    before = dict(RedbookQA.load(settings.index_dir).store.manifest.documents)
+    write_flate_bomb_pdf(settings.corpus_dir / "bomb.pdf", expanded_bytes=10_000_000)
+    write_page_tree_pdf(settings.corpus_dir / "tree.pdf", levels=6)
+    session = _session(settings, tmp_path)  # a restart over the folder as it now is
+    assert "bomb.pdf: this PDF expands past 64 MB while it is read" in caplog.text
+    assert "tree.pdf has 1,000,000 pages, more than the 2,000" in caplog.text
+    assert dict(session.qa.store.manifest.documents) == before
+    _still_answers(session)
+
+
 def test_4_a_zip_bombed_docx_a_lying_one_a_long_one_and_a_huge_page_are_refused(
     session, settings, tmp_path
 ):

@@ -20,6 +20,7 @@ What the product does with each kind of document (documented in ``load_corpus``)
 from __future__ import annotations
 
 import os
+import re
 import time
 import tracemalloc
 import unicodedata
@@ -191,13 +192,16 @@ def test_empty_and_whitespace_files_are_skipped_and_an_all_empty_folder_is_refus
     ],
 )
 def test_binary_and_mis_encoded_files_are_refused_naming_the_file_and_the_fix(
-    hash_settings, name, data, message
+    hash_settings, caplog, name, data, message
 ):
-    write(hash_settings.corpus_dir, "good.txt", "Good\nA fine article.\n")
     (hash_settings.corpus_dir / name).write_bytes(data)
-    with pytest.raises(CorpusError, match=message) as error:
+    with pytest.raises(CorpusError, match=message) as error:  # alone: nothing to serve
         _open(hash_settings)
     assert "UTF-8" in str(error.value) or "remove it" in str(error.value)
+    write(hash_settings.corpus_dir, "good.txt", "Good\nA fine article.\n")
+    qa = _open(hash_settings)  # beside a good article: that file only is refused
+    assert set(qa.store.manifest.documents) == {"good.txt"}
+    assert re.search(message, caplog.text), caplog.text
 
 
 def test_files_of_other_types_are_ignored(hash_settings):
@@ -223,7 +227,7 @@ def test_bom_and_windows_line_ends_keep_offsets_verbatim_against_the_file(hash_s
             assert handle.read()[sentence.start : sentence.end] == sentence.text
 
 
-def test_a_50_mb_article_is_refused_without_being_read(hash_settings):
+def test_a_50_mb_article_is_refused_without_being_read(hash_settings, caplog):
     corpus = hash_settings.corpus_dir
     write(corpus, "good.txt", "Good\nA fine article.\n")
     big = corpus / "dump.txt"
@@ -241,8 +245,9 @@ def test_a_50_mb_article_is_refused_without_being_read(hash_settings):
     finally:
         tracemalloc.stop()
     assert peak < 1_000_000, f"{peak} bytes allocated: the file was read"
-    with pytest.raises(CorpusError, match="split it"):
-        _open(hash_settings)
+    # A server starting over the folder refuses that file and serves the rest.
+    assert set(_open(hash_settings).store.manifest.documents) == {"good.txt"}
+    assert re.search(r"dump\.txt is 50\.\d MB.*split it", caplog.text)
     assert MAX_ARTICLE_BYTES == 10_000_000
 
 

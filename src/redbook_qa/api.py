@@ -119,10 +119,11 @@ class RedbookQA:
         With ``index_dir``, a saved index is reused when it matches the corpus and settings,
         and otherwise rebuilt (re-embedding only changed chunks) and saved atomically. An
         upload a crash interrupted is finished or undone first (:mod:`redbook_qa.text.staging`).
+        A file that cannot be read is refused with a warning naming it; the rest is served.
         """
         settings = settings or Settings()
         recover(path)
-        documents = _read_corpus(Path(path), settings)
+        documents = _read_corpus(Path(path), settings, starting=True)
         qa = cls.from_documents(
             documents, index_dir=index_dir, settings=settings, embedder=embedder
         )
@@ -336,8 +337,15 @@ class RedbookQA:
         raise ValueError(f"unknown answer mode {mode!r}; use 'extractive' or 'llm'")
 
 
-def _read_corpus(folder: Path, settings: Settings) -> list[Document]:
-    return load_corpus(folder, limits=settings.read_limits, max_chars=settings.max_corpus_chars)
+def _read_corpus(folder: Path, settings: Settings, *, starting: bool = False) -> list[Document]:
+    # Starting, a file that cannot be read is refused with a warning and the rest is served;
+    # a refresh, asked for to take in the folder's changes, names it and keeps the index.
+    return load_corpus(
+        folder,
+        limits=settings.read_limits,
+        max_chars=settings.max_corpus_chars,
+        skip_unreadable=starting,
+    )
 
 
 def _spec(settings: Settings) -> BuildSpec:

@@ -32,6 +32,7 @@ def load_corpus(
     max_bytes: int = MAX_ARTICLE_BYTES,
     limits: ReadLimits | None = None,
     max_chars: int = MAX_CORPUS_CHARS,
+    skip_unreadable: bool = False,
 ) -> list[Document]:
     """Load every supported file under ``directory`` (recursively), sorted by path.
 
@@ -45,14 +46,16 @@ def load_corpus(
     and folders (uploads waiting in ``.staging``), empty files and symlinks that leave the
     folder are skipped with a warning. Of two files giving one article id (``a.txt`` and
     ``a.md``), the one there first (older) is read and the other skipped, with a warning
-    that names both.
+    that names both. A file that cannot be read (not UTF-8, binary, over ``max_bytes`` or
+    :data:`MAX_DOCUMENT_BYTES`, encrypted, damaged, without a text layer, named for another
+    format than its content, past ``limits``) raises, naming it and saying what to do; with
+    ``skip_unreadable`` (a server starting) it is refused with that warning instead, and the
+    others are served.
 
     Raises:
-        CorpusError: If the folder is missing, a file is not UTF-8, looks binary, is over
-            ``max_bytes`` (text) or :data:`MAX_DOCUMENT_BYTES`, is encrypted, damaged or
-            without a text layer, is named for another format than its content, goes past
-            ``limits``, the folder holds more than ``max_chars`` characters, or no document
-            remains. The message names the file and says what to do.
+        CorpusError: If the folder is missing, a file cannot be read (unless
+            ``skip_unreadable``), the folder holds more than ``max_chars`` characters, or no
+            readable document remains (the message then quotes why each was refused).
         ImportError: A PDF, Word or HTML file is present without the ``docs`` extra.
     """
     root = Path(directory)
@@ -63,16 +66,28 @@ def load_corpus(
         )
     limits = limits or ReadLimits()
     documents: list[Document] = []
+    refused: list[str] = []
     total = 0
     for path in _first_of_each_id(root, _article_paths(root)):
-        if doc := _read_article(root, path, max_bytes, limits):
+        try:
+            doc = _read_article(root, path, max_bytes, limits)
+        except CorpusError as err:
+            # A file that cannot be read (binary, over a limit, a PDF that expands past its
+            # reader's memory) costs that file, never the rest of the corpus or the server.
+            if not skip_unreadable:
+                raise
+            logger.warning("refused one article, serving the others: %s", err)
+            refused.append(str(err))
+            continue
+        if doc is not None:
             documents.append(doc)
             total += len(doc.text)
             if total > max_chars:  # stop reading: the rest would be refused with it
                 raise CorpusError(_too_large(f"{root} (reached at {doc.source})", max_chars))
     if not documents:
+        why = f"; refused: {' | '.join(refused)}" if refused else ""
         raise CorpusError(
-            f"no readable articles in {root}: add non-empty {', '.join(SUFFIXES)} files"
+            f"no readable articles in {root}: add non-empty {', '.join(SUFFIXES)} files{why}"
         )
     logger.info("loaded %d documents from %s", len(documents), root)
     return documents
