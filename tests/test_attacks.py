@@ -29,7 +29,6 @@ import socket
 import subprocess
 import sys
 import threading
-import time
 from pathlib import Path
 
 import pytest
@@ -41,8 +40,10 @@ from redbook_qa.serving.cli import main as cli
 from redbook_qa.serving.feedback import FeedbackLog
 from redbook_qa.serving.guard import allowed_names
 
-from conftest import ROOT, SEEDS, free_port, write
+from conftest import PATIENCE, ROOT, SEEDS, free_port, wait_for, write
 from documents import write_docx, write_docx_bomb, write_flate_bomb_pdf, write_page_tree_pdf
+
+pytestmark = pytest.mark.faults
 
 uvicorn = pytest.importorskip("uvicorn", reason="the servers need the app extra")
 
@@ -52,7 +53,7 @@ LIMITS = {
     "embedding_model": "hash-32",
     "min_support": 0.0,  # hash vectors score low; every question gets quotes
     "parse_memory_mb": 64,
-    "parse_seconds": 20,
+    "parse_seconds": PATIENCE,  # the memory limit, never the clock, stops the bombs here
     "max_document_chars": 20_000,
     "max_docx_part_bytes": 1_000_000,
     "max_html_bytes": 200_000,
@@ -224,11 +225,12 @@ def _serving(app):
     server = uvicorn.Server(config)
     thread = threading.Thread(target=server.run, daemon=True)
     thread.start()
-    deadline = time.monotonic() + 60
-    while not server.started:
-        if not thread.is_alive() or time.monotonic() > deadline:
-            pytest.fail(f"waited for a server on port {port}; it did not start")
-        time.sleep(0.05)
+    wait_for(
+        f"a server on port {port} to start",
+        lambda: "started" if server.started else "stopped" if not thread.is_alive() else "",
+        lambda seen: seen != "",
+    )
+    assert server.started, f"the server on port {port} stopped before it started"
     try:
         yield port
     finally:
@@ -258,7 +260,7 @@ def servers(served):
 
 
 def _request(port, method, path, *, headers=None, body=b""):
-    connection = http.client.HTTPConnection("127.0.0.1", port, timeout=60)
+    connection = http.client.HTTPConnection("127.0.0.1", port, timeout=PATIENCE)
     try:
         connection.request(method, path, body=body, headers=headers or {})
         response = connection.getresponse()
@@ -299,7 +301,7 @@ def _answers(ports) -> None:
 def test_5_a_huge_body_is_refused_before_it_is_read_or_a_login_is_asked(servers):
     declared = {"Content-Length": "300000000", "Content-Type": "application/json"}
     for name, path in (("api", "/ask"), ("page", "/gradio_api/queue/join")):
-        connection = http.client.HTTPConnection("127.0.0.1", servers[name], timeout=60)
+        connection = http.client.HTTPConnection("127.0.0.1", servers[name], timeout=PATIENCE)
         connection.putrequest("POST", path)
         for key, value in declared.items():
             connection.putheader(key, value)

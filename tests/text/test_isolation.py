@@ -18,10 +18,15 @@ from redbook_qa.text.loaders.choice import extract_here
 from redbook_qa.text.loaders.isolation import read_isolated
 
 import misbehaving
-from conftest import write
+from conftest import PATIENCE, write
 from documents import write_docx, write_pdf
 
-TIGHT = ReadLimits(memory_mb=64, seconds=0.5)
+pytestmark = pytest.mark.faults
+
+# Each test trips one limit: the others are far away, so the one it means always comes first,
+# however slowly this machine forks and starts the child.
+SMALL = ReadLimits(memory_mb=64, seconds=PATIENCE)
+SHORT = ReadLimits(seconds=0.5)
 
 
 @pytest.fixture
@@ -45,18 +50,18 @@ def test_each_file_is_read_in_a_fresh_child_of_another_process(pdf):
 
 def test_a_reader_that_aborts_costs_its_file_only(pdf):
     with pytest.raises(CorpusError, match=r"a\.pdf: this PDF expands past 64 MB .*SIGABRT"):
-        read_isolated(misbehaving.abort, pdf, name="a.pdf", limits=TIGHT)
+        read_isolated(misbehaving.abort, pdf, name="a.pdf", limits=SMALL)
     assert "Moonleaf" in extract(pdf).text, "the next file is read as usual"
 
 
 def test_a_reader_over_its_memory_is_stopped_with_the_limit_named(pdf):
     with pytest.raises(CorpusError, match=r"expands past 64 MB while it is read .*MEMORY_MB"):
-        read_isolated(misbehaving.allocate, pdf, name="a.pdf", limits=TIGHT)
+        read_isolated(misbehaving.allocate, pdf, name="a.pdf", limits=SMALL)
 
 
 def test_a_reader_that_never_returns_is_stopped_at_its_deadline(pdf):
     with pytest.raises(CorpusError, match=r"took longer than 0\.5 s.*PARSE_SECONDS"):
-        read_isolated(misbehaving.spin, pdf, name="a.pdf", limits=TIGHT)
+        read_isolated(misbehaving.spin, pdf, name="a.pdf", limits=SHORT)
     assert "Moonleaf" in extract(pdf).text
 
 

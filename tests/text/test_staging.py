@@ -84,6 +84,7 @@ def test_leaving_without_a_commit_leaves_the_corpus_as_it_was(corpus):
     assert not (corpus / STAGING_DIR).exists()
 
 
+@pytest.mark.faults
 @pytest.mark.parametrize(
     ("point", "expected_a", "has_b"),
     [
