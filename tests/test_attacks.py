@@ -271,7 +271,7 @@ def _request(port, method, path, *, headers=None, body=b""):
 
 def _stream(port, path, *, total):
     """POST ``total`` bytes in chunks, stopping once the server answers; (status, bytes sent)."""
-    with socket.create_connection(("127.0.0.1", port), timeout=60) as sock:
+    with socket.create_connection(("127.0.0.1", port), timeout=PATIENCE) as sock:
         sock.sendall(
             f"POST {path} HTTP/1.1\r\nHost: 127.0.0.1:{port}\r\nContent-Type: application/json"
             "\r\nTransfer-Encoding: chunked\r\n\r\n".encode()

@@ -48,7 +48,10 @@ HARBOUR_PAGES = [
         "The Quillhaven lighthouse keeper polishes the brass lamp every morning.",
     ])]),
 ]  # fmt: skip
-ANSWER_MS = 120_000
+# Every wait on the page is a hang guard: the suite's patience, never a bet on speed. On one
+# core shared with a busy loop and another heavy process, the first render alone once took
+# over 120 s (2026-12-03).
+ANSWER_MS = PATIENCE * 1000
 
 
 @pytest.fixture(scope="module")
@@ -65,7 +68,7 @@ def browser():
     expect.set_options(timeout=ANSWER_MS)
     with sync_playwright() as playwright:
         chromium = playwright.chromium.launch(
-            executable_path=str(CHROMIUM), headless=True, args=CHROMIUM_ARGS
+            executable_path=str(CHROMIUM), headless=True, args=CHROMIUM_ARGS, timeout=ANSWER_MS
         )
         yield chromium
         chromium.close()
