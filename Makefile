@@ -103,7 +103,7 @@ calibrate-grounding: install-local ## re-draft with the bundled LLM and sweep th
 eval-squad: install ## score the SQuAD 2.0 half in ../shared/evaldata (BEIR layout; first run encodes ~1.2k paragraphs)
 	$(VENV)/bin/redbook-qa eval-beir $(SQUAD) --unanswerable $(SQUAD)/queries_unanswerable.jsonl
 
-train-answering: install ## fit the answer-bearing, ranking and confidence models on SQuAD (../shared) and the evals; writes src/redbook_qa/answering/weights.json
+train-answering: install ## fit the ranking, bearing, confidence and continuation models on SQuAD (../shared), generated negatives and the evals; writes src/redbook_qa/answering/weights.json
 	$(PY) evals/train_answering.py --write
 
 calibrate: install ## sweep the abstention threshold on the evals set and the SQuAD unanswerables

@@ -8,10 +8,15 @@ after a retrieval change).
 
 - bearing: logistic regression, P(sentence holds the answer | features of
   redbook_qa.answering.bearing), over every candidate of answerable questions.
-- confidence: logistic regression, P(the best-bearing sentence holds the answer | features
-  of redbook_qa.answering.confidence), over answerable and unanswerable questions alike.
+- confidence: logistic regression, P(the best-ranked sentence holds the answer | features
+  of redbook_qa.answering.confidence), over answerable and unanswerable questions alike,
+  plus generated negatives: each answerable question asked of the corpus without the
+  paragraph that answers it (the on-topic question the articles don't answer, which SQuAD's
+  one-word swaps don't teach).
+- continuation: logistic regression, P(the sentence after the best-ranked one holds the
+  answer it lacks), read by redbook_qa.answering.continuation to widen quote [1].
 
-Both are fitted twice by article parity (train on even articles, score the odd ones, and the
+All are fitted twice by article parity (train on even articles, score the odd ones, and the
 reverse), so every figure printed is on articles the model did not see; the shipped weights
 are then fitted on all of them. The seeds questions (evals/questions.jsonl) are never
 trained on: they are the second held-out set, scored with the cross-fitted SQuAD models.
@@ -44,10 +49,15 @@ L2 = 1.0
 # questions are rare in Wikipedia, common in the articles users bring.
 SEEDS_WEIGHT = 10.0
 SEEDS_FOLDS = 5
-# In the confidence model seeds questions count as SQuAD ones: it is calibrated on both.
-CONFIDENCE_SEEDS_WEIGHT = 1.0
+# In the confidence model too (held out, seeds 5-fold / SQuAD by parity, AUROC of answerable vs
+# unanswerable): weight 1 gives seeds 0.768 / SQuAD 0.674, 3 gives 0.780 / 0.672, 10 gives
+# 0.805 / 0.664 and the best CRAG on SQuAD (-0.124 vs -0.144 at 3, 2026-12-03).
+CONFIDENCE_SEEDS_WEIGHT = SEEDS_WEIGHT
 # Refuse at most this share of answerable SQuAD questions (held-out folds).
 MAX_FALSE_ABSTENTION = 0.05
+# Weight of a generated negative (an answerable question asked of the corpus without the
+# paragraph that answers it) against a real question in the confidence model.
+GENERATED_WEIGHT = 1.0
 
 
 @dataclass
@@ -91,7 +101,6 @@ def _cached(name: str, build: Callable[[], list[dict]]) -> list[dict]:
 
 def squad_items(limit: int | None) -> list[Item]:
     """SQuAD questions with their contexts over the whole corpus (cached)."""
-    from redbook_qa.models import Context
 
     def build() -> list[dict]:
         from redbook_qa.evaluation.beir import open_cached
@@ -119,25 +128,49 @@ def squad_items(limit: int | None) -> list[Item]:
     rows = _cached("squad", build)
     answerable = [r for r in rows if r["answerable"]][:limit]
     unanswerable = [r for r in rows if not r["answerable"]][:limit]
-    return [
-        Item(
-            qid=r["qid"],
-            question=r["question"],
-            searched=r["question"],
-            fold=r["fold"],
-            answerable=r["answerable"],
-            gold=[tuple(g) for g in r["gold"]],
-            answers=r["answers"],
-            kind="squad",
-            context=Context.model_validate(r["context"]),
-        )
-        for r in answerable + unanswerable
-    ]
+    return [_as_item(r, kind="squad", fold=r["fold"]) for r in answerable + unanswerable]
+
+
+def removed_items(limit: int | None) -> list[Item]:
+    """Generated negatives: answerable SQuAD questions asked of the corpus without their paragraph.
+
+    This is the question users ask most often that the articles do not answer: on topic (the
+    article's other paragraphs are still there) but about something no paragraph says ("Who
+    founded it?"). SQuAD's own unanswerable questions are the other kind, one word swapped in a
+    paragraph that is there. A question whose answer string still appears in the retrieved
+    context (another paragraph says it too) is dropped: it is not a negative.
+    """
+
+    def build() -> list[dict]:
+        from redbook_qa.evaluation.beir import open_cached
+
+        qa = open_cached(SQUAD, cache_dir=ROOT / ".cache" / "beir")
+        sources = sorted(json.loads(line)["_id"] for line in (SQUAD / "corpus.jsonl").open())
+        rows = []
+        for line in (SQUAD / "queries.jsonl").open(encoding="utf-8"):
+            record = json.loads(line)
+            doc = record["metadata"]["doc_id"]
+            others = [s for s in sources if s != doc]
+            context = qa.context(record["text"], filters={"source": others})
+            said = " ".join(e.text for e in context.evidence).lower()
+            if any(a.lower() in said for a in record.get("answers", []) if a.strip()):
+                continue
+            rows.append(
+                {
+                    "qid": "removed-" + record["_id"],
+                    "question": record["text"],
+                    "fold": int(doc.split("-a")[1].split("-")[0]) % 2,
+                    "context": context.model_dump(mode="json"),
+                }
+            )
+        return rows
+
+    rows = _cached("squad-removed", build)[:limit]
+    return [_as_item(r, kind="generated", fold=r["fold"]) for r in rows]
 
 
 def seeds_items() -> list[Item]:
     """The evals/ questions with their contexts over seeds/ (cached)."""
-    from redbook_qa.models import Context
 
     def build() -> list[dict]:
         from redbook_qa.answering.conversation import standalone_question
@@ -168,20 +201,30 @@ def seeds_items() -> list[Item]:
         return rows
 
     return [
-        Item(
-            qid=r["qid"],
-            question=r["question"],
-            searched=r["searched"],
-            fold=2
-            + int(hashlib.sha256(r["qid"].rstrip("ab").encode()).hexdigest(), 16) % SEEDS_FOLDS,
-            answerable=r["answerable"],
-            gold=[tuple(g) for g in r["gold"]],
-            answers=r["answers"],
-            kind=r["kind"],
-            context=Context.model_validate(r["context"]),
-        )
+        _as_item(r, kind=r["kind"], fold=2 + _digest(r["qid"].rstrip("ab")) % SEEDS_FOLDS)
         for r in _cached("seeds", build)
     ]
+
+
+def _digest(text: str) -> int:
+    return int(hashlib.sha256(text.encode()).hexdigest(), 16)
+
+
+def _as_item(row: dict, *, kind: str, fold: int) -> Item:
+    """An Item from a cached row (generated negatives have no answer, gold or own wording)."""
+    from redbook_qa.models import Context
+
+    return Item(
+        qid=row["qid"],
+        question=row["question"],
+        searched=row.get("searched", row["question"]),
+        fold=fold,
+        answerable=row.get("answerable", False),
+        gold=[tuple(g) for g in row.get("gold", [])],
+        answers=row.get("answers", []),
+        kind=kind,
+        context=Context.model_validate(row["context"]),
+    )
 
 
 def fit_logistic(
@@ -226,7 +269,7 @@ def bearing_rows(items: Sequence[Item]) -> list[list[dict[str, float]]]:
 
 
 def row_weight(item: Item) -> float:
-    return SEEDS_WEIGHT if item.kind != "squad" else 1.0
+    return 1.0 if item.kind in {"squad", "generated"} else SEEDS_WEIGHT
 
 
 def fit_bearing(
@@ -248,19 +291,19 @@ def probabilities(model: dict, rows: Sequence[dict[str, float]]) -> list[float]:
 
 
 def confidence_rows(
-    items: Sequence[Item], rows: Sequence[list[dict[str, float]]], bearing: dict
+    items: Sequence[Item], rows: Sequence[list[dict[str, float]]], ranking: dict, bearing: dict
 ) -> tuple[list[dict[str, float]], list[int]]:
-    """Per question: confidence features, and whether its best-bearing sentence answers."""
+    """Per question: confidence features, and whether its best-ranked sentence answers."""
     from redbook_qa.answering.answer_types import question_shape
     from redbook_qa.answering.confidence import confidence_features, context_signals
 
     features, labels = [], []
     for item, row in zip(items, rows, strict=True):
-        probs = probabilities(bearing, row)
+        probs, bears = probabilities(ranking, row), probabilities(bearing, row)
         shape = question_shape(item.searched)
         signals = context_signals(item.context, shape)  # type: ignore[arg-type]
         order = sorted(range(len(probs)), key=lambda k: -probs[k])
-        ranked = [(item.evidence[k], probs[k]) for k in order]
+        ranked = [(item.evidence[k], probs[k], bears[k]) for k in order]
         features.append(confidence_features(signals, ranked, item.searched))
         best = order[0] if order else -1
         labels.append(int(item.answerable and best >= 0 and item.labels()[best] == 1))
@@ -282,40 +325,107 @@ def fit_all(items: Sequence[Item], rows: Sequence[list[dict[str, float]]]) -> di
     from redbook_qa.answering.bearing import BEARING_FEATURES, RANKING_FEATURES
 
     ranking = fit_bearing(items, rows, RANKING_FEATURES)
-    feats, labels = confidence_rows(items, rows, ranking)
-    weights = [CONFIDENCE_SEEDS_WEIGHT if i.kind != "squad" else 1.0 for i in items]
+    bearing = fit_bearing(items, rows, BEARING_FEATURES)
+    feats, labels = confidence_rows(items, rows, ranking, bearing)
+    weights = [
+        {"squad": 1.0, "generated": GENERATED_WEIGHT}.get(i.kind, CONFIDENCE_SEEDS_WEIGHT)
+        for i in items
+    ]
     return {
         "ranking": ranking,
-        "bearing": fit_bearing(items, rows, BEARING_FEATURES),
+        "bearing": bearing,
         "confidence": fit_confidence(feats, labels, weights),
+        "continuation": fit_continuation(items, rows, ranking, bearing),
     }
+
+
+def continuation_pair(
+    item: Item, row: list[dict[str, float]], ranking: dict, bearing: dict
+) -> tuple[dict[str, float], int, int] | None:
+    """(features, first holds the answer, next holds it) for the ranking's first sentence."""
+    from redbook_qa.answering.continuation import continuation_features, following
+
+    evidence = item.evidence
+    if not evidence:
+        return None
+    ranks, bears = probabilities(ranking, row), probabilities(bearing, row)
+    first = int(np.argmax(ranks))
+    after = following(evidence[first], evidence)
+    if after is None:
+        return None
+    k = evidence.index(after)
+    features = continuation_features(
+        row[first], row[k], rank=ranks[first], bearing=bears[first], next_bearing=bears[k]
+    )
+    labels = item.labels()
+    return features, labels[first], labels[k]
+
+
+def fit_continuation(
+    items: Sequence[Item], rows: Sequence[list[dict[str, float]]], ranking: dict, bearing: dict
+) -> dict:
+    """P(the next sentence holds the answer the first one lacks), over answerable questions."""
+    from redbook_qa.answering.continuation import CONTINUATION_FEATURES
+
+    pairs = [
+        (pair, row_weight(item))
+        for item, row in zip(items, rows, strict=True)
+        if item.answerable
+        and any(item.labels())
+        and (pair := continuation_pair(item, row, ranking, bearing)) is not None
+    ]
+    x = matrix([features for (features, _, _), _ in pairs], CONTINUATION_FEATURES)
+    y = np.array([float(not a and b) for (_, a, b), _ in pairs])
+    w = np.array([weight for _, weight in pairs])
+    return as_model(CONTINUATION_FEATURES, *fit_logistic(x, y, w))
 
 
 def cross_fit(
     items: list[Item], rows: list[list[dict[str, float]]]
-) -> dict[int, tuple[dict, dict]]:
-    """Ranking and confidence models fitted without each fold (key = the held-out fold)."""
+) -> dict[int, tuple[dict, dict, dict, dict]]:
+    """Ranking, confidence, bearing and continuation models fitted without each fold (key:
+    the held-out fold)."""
     models = {}
     for fold in sorted({i.fold for i in items}):
         train = [k for k, i in enumerate(items) if i.fold != fold]
         fitted = fit_all([items[k] for k in train], [rows[k] for k in train])
-        models[fold] = (fitted["ranking"], fitted["confidence"])
+        models[fold] = (
+            fitted["ranking"],
+            fitted["confidence"],
+            fitted["bearing"],
+            fitted["continuation"],
+        )
     return models
 
 
 def main() -> int:
+    global GENERATED_WEIGHT, CONFIDENCE_SEEDS_WEIGHT  # the run's settings
     parser = argparse.ArgumentParser(description=__doc__)
     parser.add_argument("--limit", type=int, help="at most this many SQuAD questions of each kind")
+    parser.add_argument(
+        "--generated-weight",
+        type=float,
+        default=GENERATED_WEIGHT,
+        help="weight of a generated negative in the confidence model (0: scored, not trained on)",
+    )
+    parser.add_argument(
+        "--seeds-weight",
+        type=float,
+        default=CONFIDENCE_SEEDS_WEIGHT,
+        help="weight of a seeds question in the confidence model",
+    )
     parser.add_argument(
         "--write", action="store_true", help="write src/redbook_qa/answering/weights.json"
     )
     args = parser.parse_args()
     started = time.perf_counter()
     squad = squad_items(args.limit)
+    generated = removed_items(args.limit)
+    GENERATED_WEIGHT, CONFIDENCE_SEEDS_WEIGHT = args.generated_weight, args.seeds_weight
     seeds = seeds_items()
     took = time.perf_counter() - started
     print(f"{len(squad)} SQuAD and {len(seeds)} seeds contexts in {took:.0f} s")
-    items = squad + seeds
+    items = squad + generated + seeds
     rows = bearing_rows(items)
     models = cross_fit(items, rows)
     evaluate(items, rows, models)
@@ -332,47 +442,88 @@ def main() -> int:
 
 
 def evaluate(all_items, all_rows, models) -> None:
-    """Held-out figures: first sentence on point, and confidence at the abstention threshold."""
-    for name in ("SQuAD", "seeds"):
+    """Held-out figures: first sentence on point, and confidence at the abstention threshold.
+
+    Negatives are scored against the answerable questions of their own collection: SQuAD's
+    unanswerable and generated ones against SQuAD's answerable, the seeds' against the seeds'.
+    """
+    scored = held_out_confidence(all_items, all_rows, models)
+    for name, own in (("SQuAD", {"squad", "generated"}), ("seeds", None)):
         pairs = [
             (i, r)
             for i, r in zip(all_items, all_rows, strict=True)
-            if (i.kind == "squad") == (name == "SQuAD")
+            if (i.kind in own if own else i.kind not in {"squad", "generated"})
         ]
-        items, rows = [i for i, _ in pairs], [r for _, r in pairs]
         first_base = first_model = n = 0
-        conf: list[tuple[float, int, bool]] = []
-        for item, row in zip(items, rows, strict=True):
-            bearing, confidence = models[item.fold]
-            probs = probabilities(bearing, row)
+        for item, row in pairs:
+            probs = probabilities(models[item.fold][0], row)
             labels = item.labels()
             if item.answerable and labels:
                 n += 1
                 first_base += labels[0]
                 first_model += labels[int(np.argmax(probs))]
-            feats, gold = confidence_rows([item], [row], bearing)
-            conf.append((probabilities(confidence, feats)[0], gold[0], item.answerable))
         print(
             f"{name}: best sentence holds the answer: retrieval order "
             f"{first_base / max(n, 1):.3f}, ranking model {first_model / max(n, 1):.3f} "
             f"({n} answerable with candidates)"
         )
-        answerable = sorted(p for p, _, a in conf if a)
+        mine = [
+            s
+            for s, i in zip(scored, all_items, strict=True)
+            if (i.kind in own if own else i.kind not in {"squad", "generated"})
+        ]
+        answerable = sorted(p for p, _, a, _ in mine if a)
         tau = answerable[int(MAX_FALSE_ABSTENTION * len(answerable))] if answerable else 0.0
-        refused = [p < tau for p, _, a in conf if not a]
+        print(f"   confidence threshold at {MAX_FALSE_ABSTENTION:.0%} false abstention: {tau:.3f}")
+        for kind in sorted({k for _, _, a, k in mine if not a}):
+            negatives = [p for p, _, a, k in mine if not a and k == kind]
+            refused = sum(p < tau for p in negatives) / len(negatives)
+            print(
+                f"   {kind} unanswerable ({len(negatives)}): refused {refused:.3f}, "
+                f"AUROC {auroc(answerable, negatives):.3f}"
+            )
+        reliability([(p, g, a) for p, g, a, k in mine if k != "generated"])
+        continuation_table([(i, r) for i, r in pairs if i.answerable], models)
+
+
+def continuation_table(pairs, models) -> None:
+    """Held out: how often quote [1] holds the answer if it brings its next sentence at t."""
+    from redbook_qa.answering.bearing import LinearModel
+    from redbook_qa.answering.continuation import CONTINUE_ABOVE
+
+    scored = []
+    for item, row in pairs:
+        ranking, _, bearing, continuation = models[item.fold]
+        pair = continuation_pair(item, row, ranking, bearing) if any(item.labels()) else None
+        if pair is not None:
+            model = LinearModel(continuation["bias"], continuation["weights"])
+            scored.append((model.probability(pair[0]), pair[1], pair[2]))
+    for t in sorted({1.1, 0.5, 0.3, CONTINUE_ABOVE, 0.1}, reverse=True):
+        hit = sum(bool(a or (p >= t and b)) for p, a, b in scored) / max(len(scored), 1)
+        grown = sum(p >= t for p, _, _ in scored) / max(len(scored), 1)
         print(
-            f"   confidence threshold at {MAX_FALSE_ABSTENTION:.0%} false abstention: {tau:.3f}; "
-            f"unanswerable refused {sum(refused) / max(len(refused), 1):.3f}"
+            f"   next sentence brought at {t:.2f}: quote [1] holds the answer {hit:.3f}, "
+            f"{grown:.3f} widened ({len(scored)} with a next sentence)"
         )
-        reliability(conf)
+
+
+def auroc(positives: Sequence[float], negatives: Sequence[float]) -> float:
+    """P(a random positive scores above a random negative), ties counting half."""
+    if not positives or not negatives:
+        return float("nan")
+    neg = np.sort(np.asarray(negatives))
+    pos = np.asarray(positives)
+    below = np.searchsorted(neg, pos, side="left")
+    ties = np.searchsorted(neg, pos, side="right") - below
+    return float((below + 0.5 * ties).sum() / (len(pos) * len(neg)))
 
 
 def held_out_confidence(items, rows, models) -> list[tuple[float, int, bool, str]]:
     """(confidence, first quote on point, answerable, kind) of each item, by its fold's model."""
     out = []
     for item, row in zip(items, rows, strict=True):
-        bearing, confidence = models[item.fold]
-        feats, gold = confidence_rows([item], [row], bearing)
+        ranking, confidence, bearing, _ = models[item.fold]
+        feats, gold = confidence_rows([item], [row], ranking, bearing)
         out.append((probabilities(confidence, feats)[0], gold[0], item.answerable, item.kind))
     return out
 
@@ -383,7 +534,7 @@ def threshold(items, rows, models) -> float:
     scored = held_out_confidence(items, rows, models)
     taus = []
     for squad in (True, False):
-        ok = sorted(p for p, _, a, k in scored if a and (k == "squad") == squad)
+        ok = sorted(p for p, _, a, k in scored if a and (k == "squad") == squad)  # answerable
         taus.append(ok[int(MAX_FALSE_ABSTENTION * len(ok))] if ok else 1.0)
     print(f"abstention threshold: {min(taus):.3f} (SQuAD alone {taus[0]:.3f}, seeds {taus[1]:.3f})")
     return round(min(taus), 3)

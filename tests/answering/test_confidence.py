@@ -34,9 +34,9 @@ def test_a_strong_typed_answer_is_more_likely_on_point_than_a_weak_untyped_one()
     good = answer_confidence(
         Context(question=question, passages=(), evidence=(strong, weak)),
         shape,
-        [(strong, 0.8), (weak, 0.05)],
+        [(strong, 0.8, 0.7), (weak, 0.05, 0.02)],
     )
     poor = answer_confidence(
-        Context(question=question, passages=(), evidence=(weak,)), shape, [(weak, 0.05)]
+        Context(question=question, passages=(), evidence=(weak,)), shape, [(weak, 0.05, 0.02)]
     )
     assert 0.0 <= poor < good <= 1.0

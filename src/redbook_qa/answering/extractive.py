@@ -12,6 +12,7 @@ from redbook_qa.answering.answer_types import QuestionShape, has_type, question_
 from redbook_qa.answering.base import abstention
 from redbook_qa.answering.bearing import WEIGHTS_FILE, bearing_features, is_candidate, load_model
 from redbook_qa.answering.confidence import answer_confidence
+from redbook_qa.answering.continuation import following, needs_next
 from redbook_qa.models import Answer, Citation, Context, Evidence
 
 DEFAULT_RELATIVE_CUTOFF = 0.5
@@ -98,12 +99,18 @@ class ExtractiveAnswerer:
         """Answer from the context's evidence sentences, or abstain."""
         shape = question_shape(question)
         candidates = self.score(context, shape)
-        support = answer_confidence(context, shape, [(c.evidence, c.rank) for c in candidates])
+        support = answer_confidence(
+            context, shape, [(c.evidence, c.rank, c.bearing) for c in candidates]
+        )
         threshold = self.min_support * (POLAR_FACTOR if shape.answer_type == "polar" else 1.0)
         if not candidates or support < threshold:
             return abstention(question, context, support=support)
         chosen = self._select(candidates, context, shape)
-        spans = _windows(chosen, context.evidence)
+        best, after = chosen[0], following(chosen[0].evidence, context.evidence)
+        grows = after is not None and needs_next(
+            best.evidence, after, shape, question, rank=best.rank, bearing=best.bearing
+        )
+        spans = _windows(chosen, context.evidence, first_grows=grows)
         return _cite(question, spans, context, support=support, as_list=shape.multi_aspect)
 
     @staticmethod
@@ -178,29 +185,27 @@ class _Span:
     bearing: float
 
 
-def _windows(chosen: Sequence[_Candidate], evidence: Sequence[Evidence]) -> list[_Span]:
-    """Widen each quote to its lead-in or its continuation where it needs one; merge overlaps."""
+def _windows(
+    chosen: Sequence[_Candidate], evidence: Sequence[Evidence], *, first_grows: bool
+) -> list[_Span]:
+    """Widen each quote to its lead-in or its continuation where it needs one; merge overlaps.
+
+    ``first_grows``: the continuation model says quote [1] needs the sentence after it.
+    """
     spans: list[_Span] = []
-    for c in chosen:
+    for n, c in enumerate(chosen):
         e = c.evidence
         span = _Span(e, e.text, e.end, c.bearing)
-        following = _next(e, evidence)
+        after = following(e, evidence)
         before = _previous(e, evidence)
         announces = e.text.rstrip().endswith((":", "—")) or e.new_terms <= RESTATES
-        if announces and following is not None:
-            span = _Span(e, e.text + e.after + following.text, following.end, c.bearing)
+        if (announces or (n == 0 and first_grows)) and after is not None:
+            span = _Span(e, e.text + e.after + after.text, after.end, c.bearing)
         elif e.coverage == 0.0 and before is not None and before.coverage > 0.0:
             span = _Span(before, before.text + before.after + e.text, e.end, c.bearing)
         if not any(_overlaps(span, s) for s in spans):
             spans.append(span)
     return spans
-
-
-def _next(e: Evidence, evidence: Sequence[Evidence]) -> Evidence | None:
-    if not e.after:
-        return None
-    start = e.end + len(e.after)
-    return next((x for x in evidence if x.source == e.source and x.start == start), None)
 
 
 def _previous(e: Evidence, evidence: Sequence[Evidence]) -> Evidence | None:
