@@ -58,6 +58,19 @@ MAX_FALSE_ABSTENTION = 0.05
 # Weight of a generated negative (an answerable question asked of the corpus without the
 # paragraph that answers it) against a real question in the confidence model.
 GENERATED_WEIGHT = 1.0
+# Kinds of item drawn from SQuAD (the rest are seeds questions, by their evals kind).
+SQUAD_KINDS = frozenset({"squad", "generated"})
+
+
+@dataclass(frozen=True)
+class ConfidenceWeights:
+    """What a generated negative and a seeds question count in the confidence model."""
+
+    generated: float = GENERATED_WEIGHT
+    seeds: float = CONFIDENCE_SEEDS_WEIGHT
+
+    def of(self, kind: str) -> float:
+        return {"squad": 1.0, "generated": self.generated}.get(kind, self.seeds)
 
 
 @dataclass
@@ -269,7 +282,7 @@ def bearing_rows(items: Sequence[Item]) -> list[list[dict[str, float]]]:
 
 
 def row_weight(item: Item) -> float:
-    return 1.0 if item.kind in {"squad", "generated"} else SEEDS_WEIGHT
+    return 1.0 if item.kind in SQUAD_KINDS else SEEDS_WEIGHT
 
 
 def fit_bearing(
@@ -320,21 +333,22 @@ def fit_confidence(
     return as_model(CONFIDENCE_FEATURES, *fit_logistic(x, y, np.array(weights)))
 
 
-def fit_all(items: Sequence[Item], rows: Sequence[list[dict[str, float]]]) -> dict[str, dict]:
-    """The ranking, bearing and confidence models (confidence reads the ranking's output)."""
+def fit_all(
+    items: Sequence[Item],
+    rows: Sequence[list[dict[str, float]]],
+    weights: ConfidenceWeights = ConfidenceWeights(),
+) -> dict[str, dict]:
+    """The ranking, bearing, confidence and continuation models (the last two read the first
+    two's output)."""
     from redbook_qa.answering.bearing import BEARING_FEATURES, RANKING_FEATURES
 
     ranking = fit_bearing(items, rows, RANKING_FEATURES)
     bearing = fit_bearing(items, rows, BEARING_FEATURES)
     feats, labels = confidence_rows(items, rows, ranking, bearing)
-    weights = [
-        {"squad": 1.0, "generated": GENERATED_WEIGHT}.get(i.kind, CONFIDENCE_SEEDS_WEIGHT)
-        for i in items
-    ]
     return {
         "ranking": ranking,
         "bearing": bearing,
-        "confidence": fit_confidence(feats, labels, weights),
+        "confidence": fit_confidence(feats, labels, [weights.of(i.kind) for i in items]),
         "continuation": fit_continuation(items, rows, ranking, bearing),
     }
 
@@ -381,14 +395,16 @@ def fit_continuation(
 
 
 def cross_fit(
-    items: list[Item], rows: list[list[dict[str, float]]]
+    items: list[Item],
+    rows: list[list[dict[str, float]]],
+    weights: ConfidenceWeights = ConfidenceWeights(),
 ) -> dict[int, tuple[dict, dict, dict, dict]]:
     """Ranking, confidence, bearing and continuation models fitted without each fold (key:
     the held-out fold)."""
     models = {}
     for fold in sorted({i.fold for i in items}):
         train = [k for k, i in enumerate(items) if i.fold != fold]
-        fitted = fit_all([items[k] for k in train], [rows[k] for k in train])
+        fitted = fit_all([items[k] for k in train], [rows[k] for k in train], weights)
         models[fold] = (
             fitted["ranking"],
             fitted["confidence"],
@@ -399,7 +415,6 @@ def cross_fit(
 
 
 def main() -> int:
-    global GENERATED_WEIGHT, CONFIDENCE_SEEDS_WEIGHT  # the run's settings
     parser = argparse.ArgumentParser(description=__doc__)
     parser.add_argument("--limit", type=int, help="at most this many SQuAD questions of each kind")
     parser.add_argument(
@@ -421,18 +436,18 @@ def main() -> int:
     started = time.perf_counter()
     squad = squad_items(args.limit)
     generated = removed_items(args.limit)
-    GENERATED_WEIGHT, CONFIDENCE_SEEDS_WEIGHT = args.generated_weight, args.seeds_weight
+    weights = ConfidenceWeights(generated=args.generated_weight, seeds=args.seeds_weight)
     seeds = seeds_items()
     took = time.perf_counter() - started
     print(f"{len(squad)} SQuAD and {len(seeds)} seeds contexts in {took:.0f} s")
     items = squad + generated + seeds
     rows = bearing_rows(items)
-    models = cross_fit(items, rows)
+    models = cross_fit(items, rows, weights)
     evaluate(items, rows, models)
     if args.write:
         tau = threshold(items, rows, models)
         payload = {
-            **fit_all(items, rows),
+            **fit_all(items, rows, weights),
             "abstain_below": tau,
             "trained_on": "SQuAD 2.0 dev half and evals/questions.jsonl",
         }
@@ -448,12 +463,11 @@ def evaluate(all_items, all_rows, models) -> None:
     unanswerable and generated ones against SQuAD's answerable, the seeds' against the seeds'.
     """
     scored = held_out_confidence(all_items, all_rows, models)
-    for name, own in (("SQuAD", {"squad", "generated"}), ("seeds", None)):
-        pairs = [
-            (i, r)
-            for i, r in zip(all_items, all_rows, strict=True)
-            if (i.kind in own if own else i.kind not in {"squad", "generated"})
+    for name in ("SQuAD", "seeds"):
+        picked = [
+            k for k, i in enumerate(all_items) if (i.kind in SQUAD_KINDS) == (name == "SQuAD")
         ]
+        pairs = [(all_items[k], all_rows[k]) for k in picked]
         first_base = first_model = n = 0
         for item, row in pairs:
             probs = probabilities(models[item.fold][0], row)
@@ -467,11 +481,7 @@ def evaluate(all_items, all_rows, models) -> None:
             f"{first_base / max(n, 1):.3f}, ranking model {first_model / max(n, 1):.3f} "
             f"({n} answerable with candidates)"
         )
-        mine = [
-            s
-            for s, i in zip(scored, all_items, strict=True)
-            if (i.kind in own if own else i.kind not in {"squad", "generated"})
-        ]
+        mine = [scored[k] for k in picked]
         answerable = sorted(p for p, _, a, _ in mine if a)
         tau = answerable[int(MAX_FALSE_ABSTENTION * len(answerable))] if answerable else 0.0
         print(f"   confidence threshold at {MAX_FALSE_ABSTENTION:.0%} false abstention: {tau:.3f}")

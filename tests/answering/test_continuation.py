@@ -72,8 +72,10 @@ def test_the_next_sentence_is_found_only_when_it_follows_in_the_same_chunk():
 def test_a_frame_brings_the_reason_after_it_and_a_reason_does_not_bring_filler():
     shape = question_shape(QUESTION)
     assert _chance(FRAME, REASON) > _chance(REASON, LOGO)
-    assert needs_next(FRAME, REASON, shape, QUESTION, rank=0.5, bearing=0.1)
-    assert not needs_next(REASON, LOGO, shape, QUESTION, rank=0.9, bearing=0.8)
+    (frame,) = bearing_features([FRAME], shape, QUESTION)
+    (reason,) = bearing_features([REASON], shape, QUESTION)
+    assert needs_next(frame, REASON, shape, QUESTION, rank=0.5, bearing=0.1)
+    assert not needs_next(reason, LOGO, shape, QUESTION, rank=0.9, bearing=0.8)
 
 
 def test_quote_one_carries_the_sentence_that_gives_what_its_frame_promises():

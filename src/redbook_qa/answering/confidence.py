@@ -114,7 +114,7 @@ def confidence_features(
 def answer_confidence(
     context: Context, shape: QuestionShape, candidates: Sequence[tuple[Evidence, float, float]]
 ) -> float:
-    """Return the probability that the best-bearing sentence answers the question."""
+    """Return the probability that the best-ranked sentence answers the question."""
     if not candidates:
         return 0.0
     signals = context_signals(context, shape)

@@ -61,7 +61,7 @@ def continuation_features(
 
 
 def needs_next(
-    first: Evidence,
+    first: Mapping[str, float],
     after: Evidence,
     shape: QuestionShape,
     question: str,
@@ -69,10 +69,14 @@ def needs_next(
     rank: float,
     bearing: float,
 ) -> bool:
-    """Say whether quote ``first`` (ranked ``rank``, bearing ``bearing``) should bring ``after``."""
-    rows = bearing_features([first, after], shape, question)
-    next_bearing = load_model("bearing").probability(rows[1])
+    """Say whether a quote should bring the sentence ``after`` it.
+
+    ``first`` is the quote's bearing-feature row, as the answerer scored it (ranked ``rank``,
+    bearing ``bearing``); only the next sentence's row is computed here.
+    """
+    (row,) = bearing_features([after], shape, question)
+    next_bearing = load_model("bearing").probability(row)
     features = continuation_features(
-        rows[0], rows[1], rank=rank, bearing=bearing, next_bearing=next_bearing
+        first, row, rank=rank, bearing=bearing, next_bearing=next_bearing
     )
     return load_model("continuation").probability(features) >= CONTINUE_ABOVE

@@ -5,7 +5,7 @@ from __future__ import annotations
 import functools
 import json
 import re
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 
 from redbook_qa.answering.answer_types import QuestionShape, has_type, question_shape
@@ -67,6 +67,7 @@ class _Candidate:
     evidence: Evidence
     rank: float  # P(the best answer among the candidates), from the "ranking" model
     bearing: float  # P(answers the question on its own), from the "bearing" model
+    features: Mapping[str, float]  # the row both models read, kept for the continuation
 
 
 class ExtractiveAnswerer:
@@ -106,11 +107,7 @@ class ExtractiveAnswerer:
         if not candidates or support < threshold:
             return abstention(question, context, support=support)
         chosen = self._select(candidates, context, shape)
-        best, after = chosen[0], following(chosen[0].evidence, context.evidence)
-        grows = after is not None and needs_next(
-            best.evidence, after, shape, question, rank=best.rank, bearing=best.bearing
-        )
-        spans = _windows(chosen, context.evidence, first_grows=grows)
+        spans = _windows(chosen, context.evidence, shape, question)
         return _cite(question, spans, context, support=support, as_list=shape.multi_aspect)
 
     @staticmethod
@@ -126,9 +123,9 @@ class ExtractiveAnswerer:
         ranking, bearing = load_model("ranking"), load_model("bearing")
         rows = bearing_features([e for _, e in pairs], shape, context.question)
         scored = [
-            _Candidate(i, e, rank, bears)
-            for (i, e), rank, bears in zip(
-                pairs, ranking.probabilities(rows), bearing.probabilities(rows), strict=True
+            _Candidate(i, e, rank, bears, row)
+            for (i, e), row, rank, bears in zip(
+                pairs, rows, ranking.probabilities(rows), bearing.probabilities(rows), strict=True
             )
         ]
         return sorted(scored, key=lambda c: (-c.rank, c.evidence.source, c.evidence.start))
@@ -186,11 +183,12 @@ class _Span:
 
 
 def _windows(
-    chosen: Sequence[_Candidate], evidence: Sequence[Evidence], *, first_grows: bool
+    chosen: Sequence[_Candidate], evidence: Sequence[Evidence], shape: QuestionShape, question: str
 ) -> list[_Span]:
     """Widen each quote to its lead-in or its continuation where it needs one; merge overlaps.
 
-    ``first_grows``: the continuation model says quote [1] needs the sentence after it.
+    Quote [1] also takes the sentence after it when the continuation model says it holds the
+    answer (:mod:`redbook_qa.answering.continuation`).
     """
     spans: list[_Span] = []
     for n, c in enumerate(chosen):
@@ -199,7 +197,13 @@ def _windows(
         after = following(e, evidence)
         before = _previous(e, evidence)
         announces = e.text.rstrip().endswith((":", "—")) or e.new_terms <= RESTATES
-        if (announces or (n == 0 and first_grows)) and after is not None:
+        if after is not None and (
+            announces
+            or (
+                n == 0
+                and needs_next(c.features, after, shape, question, rank=c.rank, bearing=c.bearing)
+            )
+        ):
             span = _Span(e, e.text + e.after + after.text, after.end, c.bearing)
         elif e.coverage == 0.0 and before is not None and before.coverage > 0.0:
             span = _Span(before, before.text + before.after + e.text, e.end, c.bearing)
