@@ -7,6 +7,7 @@ import pytest
 
 import redbook_qa
 from redbook_qa import Document, RedbookQA
+from redbook_qa.answering.confidence import confidence_label
 from redbook_qa.evaluation.cases import load_cases
 
 from conftest import ROOT, SEEDS
@@ -29,6 +30,9 @@ def test_why_users_picked_xiaohongshu_gets_a_cited_multi_sentence_answer(seeds_q
     assert {int(n) for n in MARKER.findall(answer.text)} == {c.number for c in answer.citations}
     for citation in answer.citations:
         assert _file_text(citation.source)[citation.start : citation.end] == citation.text
+    # Confidence is about the quotes the user reads, not quote [1] alone: the flagship's
+    # four reasons must not be shown as a "low" guess.
+    assert confidence_label(answer.support) != "low", answer.support
 
 
 def test_who_makes_labubu_cites_the_labubu_digest(seeds_qa):

@@ -146,7 +146,7 @@ def test_a_person_asks_follows_up_opens_sources_and_adds_an_article(page, server
     expect(page.locator("#source-1 mark")).not_to_have_text("")
     badge = answer.locator(".rq-confidence")
     expect(badge).to_contain_text("confidence: ")
-    expect(badge).to_have_attribute("title", re.compile(r"\d+% chance that the first quote"))
+    expect(badge).to_have_attribute("title", re.compile(r"\d+% chance that the quotes answer"))
     shots(page, "answer")
 
     page.locator("#rq-settings").get_by_text("Settings").click()

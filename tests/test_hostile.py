@@ -16,6 +16,7 @@ threshold, which any added article can tip.
 from __future__ import annotations
 
 import json
+import math
 from collections.abc import Iterator, Sequence
 
 import pytest
@@ -80,9 +81,11 @@ CASES = [
 KINDS = sorted({c["kind"] for c in CASES} - {"followup"})
 SAMPLE = [c for kind in KINDS for c in [c for c in CASES if c["kind"] == kind][:2]]
 INJECTIONS = [c for c in CASES if c["kind"] == "injection"]
-# Abstention-threshold tolerance: an answer whose best support lies this close to
-# min_support can flip when any article is added (corpus statistics move every score).
-THRESHOLD_BAND = 0.02
+# Abstention-threshold tolerance: an answer whose support lies this close to min_support
+# can flip when any article is added (corpus statistics move every score). In log-odds, so
+# it scales with the threshold: 0.35 is 0.060 -> 0.085 and 0.096 -> 0.132 ("When was
+# Xiaohongshu founded?" moves 0.126 -> 0.076 with any two articles added).
+THRESHOLD_BAND = 0.35
 
 
 class GullibleModel:
@@ -150,6 +153,11 @@ def _key(answer: Answer) -> tuple[str, list[tuple[str, int, int]]]:
     return answer.text, [(c.source, c.start, c.end) for c in answer.citations]
 
 
+def _logit(p: float) -> float:
+    p = min(max(p, 1e-6), 1 - 1e-6)
+    return math.log(p / (1 - p))
+
+
 def _first(answer: Answer) -> tuple[bool, tuple[str, int, int] | None]:
     first = answer.citations[0] if answer.citations else None
     return answer.abstained, None if first is None else (first.source, first.start, first.end)
@@ -184,7 +192,9 @@ def test_hostile_articles_change_no_answer_more_than_harmless_ones(control_qa, p
         _assert_clean(hostile)
         if _first(control) != _first(hostile):
             moved.append(case["id"])
-            if min(abs(a.support - min_support) for a in (control, hostile)) < THRESHOLD_BAND:
+            if min(abs(_logit(a.support) - _logit(min_support)) for a in (control, hostile)) < (
+                THRESHOLD_BAND
+            ):
                 borderline.append(case["id"])
         elif _key(control) != _key(hostile):
             reordered.append(case["id"])

@@ -103,7 +103,7 @@ def test_article_rows_count_chunks_and_list_sections():
 def test_the_bubble_shows_the_confidence_as_a_word_with_the_figure_on_hover():
     bubble = answer_markdown(_answer(support=0.83))
     assert "confidence: high" in bubble
-    assert 'title="83% chance that the first quote answers the question' in bubble
+    assert 'title="83% chance that the quotes answer the question' in bubble
     assert "confidence: low" in answer_markdown(_answer(support=0.1))
     assert "confidence" not in answer_markdown(
         _answer(text="The articles don't say.", citations=(), abstained=True, support=0.02)

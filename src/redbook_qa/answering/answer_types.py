@@ -115,6 +115,9 @@ _QUESTION_TYPES: tuple[tuple[re.Pattern[str], AnswerType], ...] = (
         ),
         "polar",
     ),
+    # Any other wh-word: it asks for something no pattern above types, and a later
+    # "who"/"when" in the same question belongs to a clause, not to what is asked.
+    (re.compile(r"\b(?:what|which|how)\b", re.I), "other"),
 )
 _MULTI_ASPECT = re.compile(
     r"\b(?:why|how (?:do|does|did|is|are|can|could|has|have)|what (?:are|were) the|"
@@ -136,7 +139,15 @@ class QuestionShape:
 
 def question_shape(question: str) -> QuestionShape:
     """Read the expected answer type and shape of ``question``."""
-    kind: AnswerType = next((t for p, t in _QUESTION_TYPES if p.search(question)), "other")
+    # The question's own wh-word comes first: "who" in "What is recommended to students who
+    # know Java?" opens a relative clause, so the earliest match decides, a more specific
+    # pattern winning a tie ("how many" over "how").
+    found = [
+        (m.start(), order, kind)
+        for order, (pattern, kind) in enumerate(_QUESTION_TYPES)
+        if (m := pattern.search(question))
+    ]
+    kind: AnswerType = min(found)[2] if found else "other"
     return QuestionShape(
         answer_type=kind,
         multi_aspect=bool(_MULTI_ASPECT.search(question)),

@@ -99,7 +99,7 @@ def confidence_badge(support: float) -> str:
     label = confidence_label(support)
     return (
         f'<span class="rq-confidence rq-confidence-{label}" '
-        f'title="{support:.0%} chance that the first quote answers the question (calibrated on '
+        f'title="{support:.0%} chance that the quotes answer the question (calibrated on '
         f'SQuAD 2.0 and the evals)">confidence: {label}</span>'
     )
 
