@@ -100,6 +100,39 @@ def test_a_lead_in_is_quoted_with_the_sentence_it_announces_as_one_span():
     assert _verbatim(answer)
 
 
+def test_a_lead_in_closing_its_section_brings_the_next_section_s_opening_as_a_quote():
+    # "…factors contribute to the migration:" ends its section; each factor is a section
+    # under its own heading, so the first one is quoted after it (not joined: a heading lies
+    # between, and a quote must stay verbatim).
+    text = (
+        "Several factors explain the move:\nAlgorithm Anxiety\n"
+        "The feed is fickle. It changes often.\nFar Away\nUnrelated words here."
+    )
+
+    def part(sentence: str, section: str, **signals) -> Evidence:
+        start = text.index(sentence)
+        fields = {"score": 0.5, "similarity": 0.5, "coverage": 0.2, "passage_score": 0.5}
+        return Evidence(
+            text=sentence,
+            start=start,
+            end=start + len(sentence),
+            chunk_id=section,
+            source="a.txt",
+            title="Articles",
+            section=section,
+            **(fields | signals),
+        )
+
+    lead = part("Several factors explain the move:", "Why", similarity=0.9, coverage=1.0)
+    opening = part("The feed is fickle.", "Algorithm Anxiety", after=" ")
+    later = part("It changes often.", "Algorithm Anxiety")
+    far = part("Unrelated words here.", "Far Away")
+    answer = _ask("Why do people move?", lead, later, far, opening, cosines=0.2)
+    quoted = [c.text for c in answer.citations]
+    assert quoted[:2] == ["Several factors explain the move:", "The feed is fickle."]
+    assert all(text[c.start : c.end] == c.text for c in answer.citations)
+
+
 def test_near_duplicate_points_are_quoted_once():
     answer = _ask(
         "Do cats sleep?",
@@ -151,6 +184,8 @@ def test_a_why_question_is_answered_with_reasons_not_restatements(seeds_qa):
     assert not answer.abstained
     first = answer.citations[0].text
     assert "factors" in first or "algorithm" in first  # the reasons, or their lead-in
+    if first.rstrip().endswith(":"):  # a lead-in never stands alone: what it announces follows
+        assert "fickle algorithm" in answer.citations[1].text
 
 
 @pytest.mark.integration

@@ -41,6 +41,10 @@ RESTATES = 2
 # answered down to this share of min_support by the sentence that speaks to it.
 POLAR_FACTOR = 0.5
 
+# At most this many characters between a lead-in closing its section and the first sentence
+# of the next one: room for a heading line ("Algorithm Anxiety: The TikTok Trap").
+HEADING_GAP = 160
+
 # Maximal marginal relevance: a candidate's bearing minus this × its highest cosine to a
 # quote already chosen; above REDUNDANT it says the same thing and is skipped.
 MMR_PENALTY = 0.5
@@ -196,7 +200,12 @@ def _windows(
         span = _Span(e, e.text, e.end, c.bearing)
         after = following(e, evidence)
         before = _previous(e, evidence)
-        announces = e.text.rstrip().endswith((":", "—")) or e.new_terms <= RESTATES
+        lead_in = e.text.rstrip().endswith((":", "—"))
+        announces = lead_in or e.new_terms <= RESTATES
+        # A lead-in that closes its section announces the sections under it: their opening
+        # sentence is quoted as the next point (a heading lies between, so not in one quote).
+        closes = lead_in and not e.after  # nothing follows it in its chunk
+        opening = _section_opening(e, evidence) if closes else None
         if after is not None and (
             announces
             or (
@@ -207,9 +216,27 @@ def _windows(
             span = _Span(e, e.text + e.after + after.text, after.end, c.bearing)
         elif e.coverage == 0.0 and before is not None and before.coverage > 0.0:
             span = _Span(before, before.text + before.after + e.text, e.end, c.bearing)
-        if not any(_overlaps(span, s) for s in spans):
-            spans.append(span)
+        parts = [span]
+        if opening is not None:
+            parts.append(_Span(opening, opening.text, opening.end, c.bearing))
+        for part in parts:
+            if not any(_overlaps(part, s) for s in spans):
+                spans.append(part)
     return spans
+
+
+def _section_opening(e: Evidence, evidence: Sequence[Evidence]) -> Evidence | None:
+    """The first sentence of the section right after ``e``'s, if the context holds it.
+
+    Only across a gap a heading could fill (:data:`HEADING_GAP` characters): further on, the
+    text between is unseen and the sentence may not be what ``e`` announces.
+    """
+    later = [
+        x
+        for x in evidence
+        if x.source == e.source and x.section != e.section and 0 <= x.start - e.end <= HEADING_GAP
+    ]
+    return min(later, key=lambda x: x.start, default=None)
 
 
 def _previous(e: Evidence, evidence: Sequence[Evidence]) -> Evidence | None:
