@@ -329,9 +329,9 @@ def quotes_shown(shape) -> int:
 
     The answerer quotes up to two sentences for a question with one answer and up to four
     for a many-sided one; a user reads the answer whole, and a right second quote is a
-    right answer. (Held out, labelling by quote [1] alone instead gave AUROC 0.808 / 0.664
-    against seeds traps / SQuAD unanswerables, refusing 0.21 / 0.08 of them; these counts
-    0.884 / 0.676, refusing 0.43 / 0.12, at the same 5 % of answerable questions refused.)
+    right answer. (Held out, labelling by quote [1] alone gave AUROC 0.815 / 0.663 against
+    seeds traps / SQuAD unanswerables and refused 0.21 / 0.08 of them at the threshold the
+    answerer uses; these counts give 0.887 / 0.677 and refuse 0.36 / 0.11.)
     """
     from redbook_qa.answering.extractive import DEFAULT_MAX_SENTENCES, SINGLE_ANSWER_QUOTES
 
