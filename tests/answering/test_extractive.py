@@ -132,6 +132,12 @@ def test_a_lead_in_closing_its_section_brings_the_next_section_s_opening_as_a_qu
     assert quoted[:2] == ["Several factors explain the move:", "The feed is fickle."]
     assert all(text[c.start : c.end] == c.text for c in answer.citations)
 
+    # A next section that opens with a question of its own gives nothing to quote.
+    text = text.replace("The feed is fickle.", "Is the feed fickle?")
+    asked = part("Is the feed fickle?", "Algorithm Anxiety", after=" ")
+    answer = _ask("Why do people move?", lead, far, asked, cosines=0.2)
+    assert "Is the feed fickle?" not in [c.text for c in answer.citations]
+
 
 def test_near_duplicate_points_are_quoted_once():
     answer = _ask(

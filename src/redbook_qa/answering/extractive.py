@@ -229,14 +229,16 @@ def _section_opening(e: Evidence, evidence: Sequence[Evidence]) -> Evidence | No
     """The first sentence of the section right after ``e``'s, if the context holds it.
 
     Only across a gap a heading could fill (:data:`HEADING_GAP` characters): further on, the
-    text between is unseen and the sentence may not be what ``e`` announces.
+    text between is unseen and the sentence may not be what ``e`` announces. A question that
+    opens the next section is no answer, so it is not quoted either.
     """
     later = [
         x
         for x in evidence
         if x.source == e.source and x.section != e.section and 0 <= x.start - e.end <= HEADING_GAP
     ]
-    return min(later, key=lambda x: x.start, default=None)
+    first = min(later, key=lambda x: x.start, default=None)
+    return first if first is not None and is_candidate(first) else None
 
 
 def _previous(e: Evidence, evidence: Sequence[Evidence]) -> Evidence | None:
