@@ -59,7 +59,9 @@ def hash_settings(tmp_path):
     return Settings(corpus_dir=corpus, index_dir=tmp_path / "index", embedding_model="hash-32")
 
 
-def evidence_in(source: str, text: str, **signals):
+def evidence_in(
+    source: str, text: str, *, section: str = "Intro", chunk_id: str = "a#0", **signals
+):
     """An Evidence sentence ``text`` of ``source`` ("a.txt"), with retrieval signals given."""
     from redbook_qa.models import Evidence
 
@@ -69,10 +71,10 @@ def evidence_in(source: str, text: str, **signals):
         text=text,
         start=start,
         end=start + len(text),
-        chunk_id="a#0",
+        chunk_id=chunk_id,
         source="a.txt",
         title="Articles",
-        section="Intro",
+        section=section,
         **fields,
     )
 

@@ -110,17 +110,9 @@ def test_a_lead_in_closing_its_section_brings_the_next_section_s_opening_as_a_qu
     )
 
     def part(sentence: str, section: str, **signals) -> Evidence:
-        start = text.index(sentence)
-        fields = {"score": 0.5, "similarity": 0.5, "coverage": 0.2, "passage_score": 0.5}
-        return Evidence(
-            text=sentence,
-            start=start,
-            end=start + len(sentence),
-            chunk_id=section,
-            source="a.txt",
-            title="Articles",
-            section=section,
-            **(fields | signals),
+        defaults = {"similarity": 0.5, "coverage": 0.2}
+        return evidence_in(
+            text, sentence, section=section, chunk_id=section, **(defaults | signals)
         )
 
     lead = part("Several factors explain the move:", "Why", similarity=0.9, coverage=1.0)
