@@ -39,6 +39,11 @@ session, 2026-12-02:
   and MMR signals that tell a chunk's sentences apart get blurred, and the seeds floors
   (``evals/floors.json``) fail.
 
+Re-measured 2026-12-03 with the answerer of that day (models fitted on encoded vectors),
+seeds evals pooled vs encoded: keyword accuracy 0.775 vs 0.820, quote precision 0.581 vs
+0.628, first quote on point 0.718 vs 0.753, aspect coverage 0.317 vs 0.483, abstention
+recall 0.615 vs 0.577; first quote, aspect coverage and citation precision fail their floors.
+
 So "encoded" stays the default, and "pooled" is the setting for corpora where the build's cost
 matters more than the last points of quote precision (``REDBOOK_QA_SENTENCE_VECTORS=pooled``).
 """
