@@ -86,10 +86,10 @@ def test_a_local_cluster_listens_on_loopback_only(ray_embedder, ray_seeds_index)
     listening = []
     for process in [psutil.Process(), *psutil.Process().children(recursive=True)]:
         try:
-            sockets = process.net_connections(kind="inet")
+            name, sockets = process.name(), process.net_connections(kind="inet")
         except psutil.Error:  # exited meanwhile
             continue
-        listening += [(process.name(), s.laddr) for s in sockets if s.status == psutil.CONN_LISTEN]
+        listening += [(name, s.laddr) for s in sockets if s.status == psutil.CONN_LISTEN]
     names = {name for name, _ in listening}
     assert {"gcs_server", "raylet"} <= names  # the cluster's own servers were found
     exposed = [(n, a) for n, a in listening if a.ip not in {"127.0.0.1", "::1", "::ffff:127.0.0.1"}]
