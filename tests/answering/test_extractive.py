@@ -100,6 +100,27 @@ def test_a_lead_in_is_quoted_with_the_sentence_it_announces_as_one_span():
     assert _verbatim(answer)
 
 
+@pytest.mark.parametrize("ending", [":", " —", " –", ': "'])
+def test_a_lead_in_however_it_ends_is_quoted_with_what_it_announces(ending):
+    # The same reading of "lead-in" as the bearing model's feature: a colon or a dash, also
+    # before a closing quote. Many new terms, so it is not widened as a restatement.
+    lead = f"Owners of older pets report three daily needs{ending}"
+    text = f"{lead} Food, water and a warm bed come first. Unrelated words here."
+
+    def part(sentence: str, **signals) -> Evidence:
+        defaults = {"similarity": 0.5, "coverage": 0.2, "new_terms": 6, "after": " "}
+        return evidence_in(text, sentence, **(defaults | signals))
+
+    answer = _ask(
+        "What do pets need?",
+        part(lead, similarity=0.9, coverage=1.0),
+        part("Food, water and a warm bed come first.", coverage=0.0),
+        part("Unrelated words here.", coverage=0.0, after=""),
+    )
+    assert answer.citations[0].text == f"{lead} Food, water and a warm bed come first."
+    assert all(text[c.start : c.end] == c.text for c in answer.citations)
+
+
 def test_a_lead_in_closing_its_section_brings_the_next_section_s_opening_as_a_quote():
     # "…factors contribute to the migration:" ends its section; each factor is a section
     # under its own heading, so the first one is quoted after it (not joined: a heading lies

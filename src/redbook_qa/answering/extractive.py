@@ -200,7 +200,7 @@ def _windows(
         span = _Span(e, e.text, e.end, c.bearing)
         after = following(e, evidence)
         before = _previous(e, evidence)
-        lead_in = e.text.rstrip().endswith((":", "—"))
+        lead_in = c.features["lead_in"] > 0.0  # the bearing model's reading of its shape
         announces = lead_in or e.new_terms <= RESTATES
         # A lead-in that closes its section announces the sections under it: their opening
         # sentence is quoted as the next point (a heading lies between, so not in one quote).
