@@ -333,9 +333,9 @@ def quotes_shown(shape) -> int:
     seeds traps / SQuAD unanswerables and refused 0.21 / 0.08 of them at the threshold the
     answerer uses; these counts give 0.887 / 0.677 and refuse 0.36 / 0.11.)
     """
-    from redbook_qa.answering.extractive import DEFAULT_MAX_SENTENCES, SINGLE_ANSWER_QUOTES
+    from redbook_qa.answering.extractive import quote_budget
 
-    return DEFAULT_MAX_SENTENCES if shape.multi_aspect else SINGLE_ANSWER_QUOTES
+    return quote_budget(shape)
 
 
 def fit_confidence(

@@ -24,6 +24,14 @@ from redbook_qa.answering.answer_types import (
         ("What does KOL stand for?", "other"),
         ("小红书有多少用户？", "number"),
         ("为什么用户离开？", "reason"),
+        # The question's own wh-word decides, not one opening a relative clause: such a
+        # "who" made a "what" question ask for a person, so a sentence without a new name
+        # lost the type match it should not need.
+        ("What is recommended to university students who know Java?", "other"),
+        ("What year did the man who built it die?", "time"),
+        ("How many people who signed up stayed?", "number"),
+        ("Which city do the founders who left live in?", "place"),
+        ("Who is ditching TikTok?", "person"),
     ],
 )
 def test_the_answer_type_is_read_from_the_question(question, kind):
@@ -92,19 +100,3 @@ def test_negation_mismatch_says_when_only_one_side_is_negated():
     assert negation_mismatch("It never rained.", "Did it rain?")
     assert not negation_mismatch("It didn't rain.", "Why didn't it rain?")
     assert not negation_mismatch("It rained.", "Did it rain?")
-
-
-@pytest.mark.parametrize(
-    ("question", "kind"),
-    [
-        ("What is recommended to university students who know Java?", "other"),
-        ("What year did the man who built it die?", "time"),
-        ("How many people who signed up stayed?", "number"),
-        ("Which city do the founders who left live in?", "place"),
-        ("Who is ditching TikTok?", "person"),
-    ],
-)
-def test_the_question_s_own_wh_word_decides_not_one_in_a_relative_clause(question, kind):
-    # A "who" that opens a relative clause made a "what" question ask for a person, so a
-    # sentence without a new name lost the type match it should not need.
-    assert question_shape(question).answer_type == kind

@@ -141,7 +141,6 @@ class ExtractiveAnswerer:
         if shape.multi_aspect:
             # Points of a many-sided answer: topical relevance (retrieval's score), among
             # sentences that still bear an answer, spread out by MMR.
-            budget = self.max_sentences
             top = max(c.evidence.score for c in candidates)
             pool = [
                 c
@@ -155,11 +154,11 @@ class ExtractiveAnswerer:
             ]
             relevance = {id(c): c.evidence.score for c in candidates}
         else:
-            budget = min(SINGLE_ANSWER_QUOTES, self.max_sentences)
             floor = max(EXTRA_FLOOR, self.relative_cutoff * best.bearing)
             pool = [c for c in candidates[1:] if c.bearing >= floor]
             relevance = {id(c): c.bearing for c in candidates}
         chosen = [best]
+        budget = quote_budget(shape, self.max_sentences)
         while pool and len(chosen) < budget:
             gains = [
                 (
@@ -174,6 +173,16 @@ class ExtractiveAnswerer:
             if max(_similarity(pick, q, context) for q in chosen) < REDUNDANT:
                 chosen.append(pick)
         return chosen
+
+
+def quote_budget(shape: QuestionShape, max_sentences: int = DEFAULT_MAX_SENTENCES) -> int:
+    """How many quotes an answer to a question of this shape may show.
+
+    Up to ``max_sentences`` points for a many-sided question, at most
+    :data:`SINGLE_ANSWER_QUOTES` for one with one answer. The confidence model is fitted on
+    whether one of this many best-ranked sentences holds the answer.
+    """
+    return max_sentences if shape.multi_aspect else min(SINGLE_ANSWER_QUOTES, max_sentences)
 
 
 @dataclass(frozen=True)
